@@ -1,0 +1,76 @@
+"""The agent contract every algorithm plugin implements.
+
+Acting and learning are separate so that a backend may run them in different processes: workers hold
+an agent only to act (``sample_action``/``predict_action`` from weights set with ``set_weights``), a
+learner holds one to learn (``update`` from a buffer) and hands out ``get_weights``. The ``single``
+backend uses one agent for both, in one process. Checkpoints are ``state_dict``/``load_state_dict``.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from joyrl_core.buffers import Buffer
+
+
+class Agent(abc.ABC):
+    """Base class of algorithms. Subclasses implement every abstract method below.
+
+    Observations arrive batched: an array of shape ``(N, *env_spec.obs_shape)``; actions go back as an
+    array of length ``N`` (discrete) or shape ``(N, *action_shape)`` (continuous).
+    """
+
+    @abc.abstractmethod
+    def sample_action(self, obs: np.ndarray, env_steps: int) -> np.ndarray:
+        """Exploring actions for a batch of observations, while training.
+
+        ``env_steps`` is the run's global count of env steps so far; exploration schedules (epsilon and
+        the like) are a function of it, so workers in other processes explore exactly as the learner's
+        schedule says. Called once per (vectorized) env step by whoever steps the env.
+        """
+
+    @abc.abstractmethod
+    def predict_action(self, obs: np.ndarray) -> np.ndarray:
+        """Greedy (best-guess) actions for a batch of observations: test mode and evaluation."""
+
+    @abc.abstractmethod
+    def update(self, buffer: Buffer, env_steps: int) -> Mapping[str, float] | None:
+        """Learn from ``buffer`` if it is time to; return the metrics of the update, or ``None``.
+
+        Called by the learner after every (vectorized) env step whose transitions were pushed to
+        ``buffer``. The agent decides whether to learn (enough data, its update cadence), samples what
+        it needs (``buffer.sample``), and returns e.g. ``{"loss": ...}`` when it took a gradient step.
+        """
+
+    @property
+    @abc.abstractmethod
+    def update_steps(self) -> int:
+        """How many updates (gradient steps) this agent has made; checkpoints count in this unit."""
+
+    def exploration(self, env_steps: int) -> Mapping[str, float]:
+        """Exploration state worth showing in progress and logs at ``env_steps`` (e.g. epsilon)."""
+        return {}
+
+    @abc.abstractmethod
+    def get_weights(self) -> dict[str, Any]:
+        """What acting needs (network weights as CPU tensors or arrays); sent from learner to workers."""
+
+    @abc.abstractmethod
+    def set_weights(self, weights: Mapping[str, Any]) -> None:
+        """Replace the acting weights with ``weights`` from :meth:`get_weights` of another instance."""
+
+    @abc.abstractmethod
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a checkpoint needs: weights, optimizer state, schedules, counters.
+
+        Values are tensors, numpy arrays, numbers, strings, and lists/dicts of them, so the checkpoint
+        loads with ``torch.load(weights_only=True)``.
+        """
+
+    @abc.abstractmethod
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned; raise ``ValueError`` naming what does not match."""

@@ -1,0 +1,61 @@
+"""The core's built-in components, registered through the core's own ``joyrl`` entry point.
+
+They come in exactly as an outside plugin's would, so ``joyrl list-plugins`` shows them with the
+``joyrl-core`` distribution, and a clash with a plugin's name is reported like any other.
+"""
+
+from __future__ import annotations
+
+from joyrl_core.backend import Backend
+from joyrl_core.buffers import ReplayQueue
+from joyrl_core.envs import GymEnvConfig, make_gym_env
+from joyrl_core.hookspecs import hookimpl
+from joyrl_core.loggers import ConsoleLogger, CsvLogger
+from joyrl_core.random_agent import make_random_agent
+from joyrl_core.records import RunSummary
+from joyrl_core.run import RunContext
+from joyrl_core.trainer import Trainer
+
+
+class SingleBackend(Backend):
+    """Acting and learning in this one process, one env, one agent."""
+
+    def __init__(self, run: RunContext):
+        self.ctx = run
+
+    def run(self) -> RunSummary:
+        run = self.ctx
+        agent = run.make_agent(run.seed_for("train"))
+        if run.config.general.mode == "test":
+            return Trainer(run, agent, None).test()
+        return Trainer(run, agent, run.make_buffer(run.seed_for("train"))).train()
+
+
+def make_replay_queue(capacity, env_spec, config, seed):
+    return ReplayQueue(capacity, env_spec, seed)
+
+
+@hookimpl
+def register_algorithms(register):
+    register("RANDOM", make_random_agent, None, "uniform random actions; the baseline, no learning")
+
+
+@hookimpl
+def register_buffers(register):
+    register("REPLAY_QUE", make_replay_queue, None, "FIFO replay ring buffer in numpy arrays, uniform sampling")
+
+
+@hookimpl
+def register_envs(register):
+    register("gym", make_gym_env, GymEnvConfig, "any gymnasium env by id; extra env_cfg keys go to gymnasium.make")
+
+
+@hookimpl
+def register_backends(register):
+    register("single", SingleBackend, None, "one process: the env, acting and learning in the same loop")
+
+
+@hookimpl
+def register_loggers(register):
+    register("console", ConsoleLogger, None, "live progress bar (rich): episodes, steps, reward, steps/s")
+    register("csv", CsvLogger, None, "results/episodes.csv and results/evals.csv")

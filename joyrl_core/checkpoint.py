@@ -1,0 +1,96 @@
+"""Checkpoints: one file per save point, written atomically, loaded without executing code.
+
+A checkpoint is ``models/<update_step>.pt`` (and ``models/best.pt``): a ``torch.save`` of plain data
+(tensors, numbers, strings, lists, dicts) that ``torch.load(weights_only=True)`` reads back, so a file
+crafted to run code on load is rejected instead of run.
+"""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from joyrl_core.errors import CheckpointError
+from joyrl_core.task import atomic_write
+
+FORMAT = "joyrl-checkpoint"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Counters:
+    """Training progress that a resumed run continues from."""
+
+    episodes: int = 0
+    env_steps: int = 0
+    update_steps: int = 0
+
+
+def save_checkpoint(path: Path, agent_state: Mapping[str, Any], counters: Counters, config: Mapping[str, Any],
+                    extra: Mapping[str, Any] | None = None) -> None:
+    payload = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "counters": asdict(counters),
+        "config": dict(config),
+        "agent": dict(agent_state),
+        "extra": dict(extra or {}),
+    }
+    import torch
+
+    atomic_write(path, lambda fh: torch.save(payload, fh))
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """The payload of checkpoint ``path``; a :class:`CheckpointError` if it is missing or not one."""
+    import torch
+
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: refused to load: the file holds more than plain data ({first})") from None
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as exc:
+        raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({type(exc).__name__})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a JoyRL checkpoint")
+    if payload.get("version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format version {payload.get('version')} is not supported (expected {FORMAT_VERSION})"
+        )
+    return payload
+
+
+def find_checkpoint(load_path: str, task_root: str | Path, which: str) -> Path:
+    """The checkpoint file ``which`` (latest, best, or an update step) of a task folder or path.
+
+    ``load_path`` is a task folder name under ``task_root``, a path to a task folder or its
+    ``models`` folder, or a path to a checkpoint file.
+    """
+    candidates = [Path(load_path), Path(task_root) / load_path]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    for candidate in candidates:
+        models = candidate / "models" if (candidate / "models").is_dir() else candidate
+        if not models.is_dir():
+            continue
+        if which == "latest":
+            steps = sorted((int(p.stem), p) for p in models.glob("*.pt") if p.stem.isdigit())
+            if not steps:
+                raise CheckpointError(f"{models}: no checkpoints in this folder")
+            return steps[-1][1]
+        path = models / f"{which}.pt"
+        if not path.is_file():
+            present = ", ".join(sorted(p.stem for p in models.glob("*.pt"))) or "none"
+            raise CheckpointError(f"{path}: checkpoint not found (present: {present})")
+        return path
+    raise CheckpointError(
+        f"load_path {load_path!r}: no such task folder or checkpoint (looked in {candidates[1]} and {candidates[0]})"
+    )

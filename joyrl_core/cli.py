@@ -1,0 +1,110 @@
+"""The ``joyrl`` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from joyrl_core.errors import JoyRLError
+
+KIND_CHOICES = ("algorithm", "buffer", "env", "backend", "logger")
+
+
+class _JoyRLGroup(click.Group):
+    """Turns JoyRL errors into one ``Error: ...`` line and a non-zero exit (tracebacks with --debug)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except JoyRLError as exc:
+            if ctx.params.get("debug"):
+                raise
+            raise click.ClickException(str(exc)) from None
+        except Exception as exc:
+            if ctx.params.get("debug"):
+                raise
+            raise click.ClickException(
+                f"internal error: {type(exc).__name__}: {exc} (run `joyrl --debug ...` for the traceback)"
+            ) from None
+
+
+@click.group(cls=_JoyRLGroup)
+@click.version_option(package_name="joyrl-core", prog_name="joyrl")
+@click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
+def main(debug: bool) -> None:
+    """JoyRL: deep reinforcement learning from one YAML file, with plugins."""
+
+
+@main.command()
+@click.argument("config", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
+    help="Override one config value (repeatable), e.g. --set algo_cfg.lr=0.001. Values are YAML.",
+)
+def run(config: Path | None, overrides: tuple[str, ...]) -> None:
+    """Train or test as CONFIG (a YAML file) says; without CONFIG, the defaults (DQN on CartPole-v1).
+
+    Each run writes a task folder under general_cfg.task_dir holding the resolved config.yaml,
+    models/, results/ and logs/.
+    """
+    from joyrl_core.config import resolve_config
+    from joyrl_core.plugins import load_registry
+    from joyrl_core.run import start_run
+
+    registry = load_registry()
+    cfg = resolve_config(registry, config, overrides)
+    summary, task = start_run(cfg, registry)
+    lines = [f"task folder: {task.root}",
+             f"{summary.episodes} episodes, {summary.env_steps} env steps, {summary.update_steps} updates "
+             f"in {summary.wall_time:.1f} s"]
+    if summary.test_rewards:
+        import numpy as np
+
+        lines.append(f"test reward: mean {np.mean(summary.test_rewards):.2f} std {np.std(summary.test_rewards):.2f}")
+    elif summary.last_rewards:
+        tail = summary.last_rewards[-10:]
+        lines.append(f"mean reward of the last {len(tail)} episodes: {sum(tail) / len(tail):.2f}")
+    if summary.best_eval_reward is not None:
+        lines.append(f"best eval mean reward: {summary.best_eval_reward:.2f}")
+    for line in lines:
+        click.echo(line)
+    if summary.interrupted:
+        click.echo("interrupted: the final checkpoint and results were saved", err=True)
+        sys.exit(130)
+
+
+@main.command("list-plugins")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--kind", type=click.Choice(KIND_CHOICES), help="Only components of this kind.")
+def list_plugins(as_json: bool, kind: str | None) -> None:
+    """Every algorithm, buffer, env, backend and logger the installed plugins provide."""
+    from joyrl_core.plugins import load_registry
+
+    registry = load_registry()
+    components = sorted(
+        (c for c in registry.all() if kind is None or c.kind == kind), key=lambda c: (KIND_CHOICES.index(c.kind), c.name)
+    )
+    if as_json:
+        click.echo(json.dumps({
+            "components": [
+                {"kind": c.kind, "name": c.name, "distribution": c.distribution, "version": c.version,
+                 "summary": c.summary} for c in components
+            ],
+            "broken": [{"plugin": b.name, "distribution": b.distribution, "error": b.error} for b in registry.broken],
+        }, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("kind", "name", "provided by", "summary")
+    for c in components:
+        table.add_row(c.kind, c.name, f"{c.distribution} {c.version}".strip(), c.summary)
+    console = Console()
+    console.print(table)
+    for b in registry.broken:
+        console.print(f"[red]plugin {b.name!r} ({b.distribution}) failed to load:[/] {b.error}", markup=True)

@@ -1,0 +1,87 @@
+"""The hook specifications: the contract between the JoyRL core and its plugins.
+
+A plugin is a module exposed through the ``joyrl`` entry-point group. It implements any of the hooks
+below with ``@joyrl_core.hookimpl``. Each hook is called once per run (and once by ``joyrl
+list-plugins``), right after the plugins are loaded and before any config is read, with a single
+argument ``register``: a callable the plugin calls once per component it provides::
+
+    register(name, factory, config_type, summary)
+
+- ``name`` (str): what YAML selects the component by (``algo_name: DQN``, ``buffer_type: REPLAY_QUE``,
+  ``env_name: gym``, ``mp_backend: single``, ``loggers: [console]``). Unique within its kind across all
+  installed plugins; a clash is an error naming both distributions.
+- ``factory`` (callable): builds the component when a run needs it; its signature depends on the kind
+  and is documented on each hook.
+- ``config_type`` (a dataclass type, or ``None``): the typed defaults of the component's YAML section.
+  YAML and ``--set`` values are validated against its fields and type hints.
+- ``summary`` (str): one line shown by ``joyrl list-plugins``.
+
+The hooks return nothing; what they register is what counts. The core's own built-ins (the ``single``
+backend, the ``REPLAY_QUE`` buffer, the ``gym`` env, the ``console`` and ``csv`` loggers) come in
+through these same hooks, from the core's own entry point.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+PROJECT_NAME = "joyrl"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec
+def register_algorithms(register):
+    """Register algorithms (selected by ``general_cfg.algo_name``).
+
+    factory: ``factory(config, env_spec, device, seed) -> joyrl_core.Agent`` where ``config`` is an
+    instance of ``config_type`` (the run's ``algo_cfg``), ``env_spec`` a :class:`joyrl_core.EnvSpec`,
+    ``device`` a resolved ``torch.device`` string such as ``"cpu"`` or ``"cuda"``, and ``seed`` an int
+    or ``None`` (unseeded). Called once per process that acts or learns (a backend may build several
+    agents: one per worker, one per learner).
+    """
+
+
+@hookspec
+def register_buffers(register):
+    """Register experience buffers (selected by ``algo_cfg.buffer_type``).
+
+    factory: ``factory(capacity, env_spec, config, seed) -> joyrl_core.Buffer`` where ``capacity`` is
+    ``algo_cfg.buffer_size``, ``config`` an instance of ``config_type`` whose fields are read from
+    ``algo_cfg`` (so a buffer's own options sit beside the algorithm's), and ``seed`` an int or ``None``.
+    Called once per learner, before training starts.
+    """
+
+
+@hookspec
+def register_envs(register):
+    """Register environment sources (selected by ``general_cfg.env_name``).
+
+    factory: ``factory(config, render_mode) -> gymnasium.Env`` where ``config`` is an instance of
+    ``config_type`` (the run's ``env_cfg``) and ``render_mode`` is ``None``, ``"human"`` or
+    ``"rgb_array"``. The env must follow the gymnasium API (``reset(seed=...)`` and the five-tuple
+    ``step``). Called once per env instance a run needs (training, evaluation, each worker); raise
+    :class:`joyrl_core.EnvError` with a clear message when the config names no such env.
+    """
+
+
+@hookspec
+def register_backends(register):
+    """Register execution backends (selected by ``general_cfg.mp_backend``).
+
+    factory: ``factory(run) -> joyrl_core.Backend`` where ``run`` is the :class:`joyrl_core.RunContext`
+    of the run (resolved config, task folder, component factories, loggers). Called once per run; the
+    backend's ``run()`` then drives training or testing to the end and returns a
+    :class:`joyrl_core.RunSummary`.
+    """
+
+
+@hookspec
+def register_loggers(register):
+    """Register loggers (listed in ``general_cfg.loggers``; several may be active at once).
+
+    factory: ``factory(run) -> joyrl_core.Logger`` where ``run`` is the :class:`joyrl_core.RunContext`.
+    Called once per run before the first episode; the logger's ``close()`` is called once at the end,
+    also when the run fails or is interrupted.
+    """

@@ -1,0 +1,170 @@
+"""A run: everything a backend needs, built from a resolved config, and the code that starts it."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from joyrl_core.agent import Agent
+from joyrl_core.buffers import Buffer
+from joyrl_core.config import RunConfig, dump_config
+from joyrl_core.errors import EnvError, JoyRLError
+from joyrl_core.loggers import Logger, LoggerGroup
+from joyrl_core.plugins import Registry
+from joyrl_core.records import RunSummary
+from joyrl_core.spaces import EnvSpec
+from joyrl_core.task import TaskPaths, atomic_write_text, create_task_dir
+
+_ROLE_CODES = {"train": 0, "eval": 1, "test": 2, "worker": 3}
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` becomes ``cuda`` where a GPU is present, else ``cpu``; asking for a missing GPU is an error."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise JoyRLError(f"general_cfg.device is {device!r} but torch sees no CUDA GPU; use cpu or auto")
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if index >= torch.cuda.device_count():
+            raise JoyRLError(f"general_cfg.device is {device!r} but only {torch.cuda.device_count()} GPU(s) exist")
+    return device
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch globally (a seed of 0 means unseeded: nothing is touched)."""
+    import torch
+
+    if seed == 0:
+        return
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def env_id_of(config: RunConfig) -> str:
+    return str(getattr(config.env, "id", None) or config.general.env_name)
+
+
+@dataclass
+class RunContext:
+    """What a backend, a logger and the trainer loop get: config, task folder and component factories."""
+
+    config: RunConfig
+    registry: Registry
+    task: TaskPaths
+    env_spec: EnvSpec
+    device: str
+    log: logging.Logger
+    loggers: LoggerGroup = field(default_factory=LoggerGroup)
+
+    def seed_for(self, role: str, index: int = 0) -> int | None:
+        """A distinct, reproducible seed per env or component role (train, eval, test, worker N)."""
+        seed = self.config.general.seed
+        if seed == 0:
+            return None
+        return int(np.random.SeedSequence([seed, _ROLE_CODES[role], index]).generate_state(1)[0])
+
+    def make_env(self, render_mode: str | None = None) -> gym.Env:
+        component = self.registry.get("env", self.config.general.env_name)
+        return _build_env(component, self.config.env, render_mode)
+
+    def make_agent(self, seed: int | None = None) -> Agent:
+        component = self.registry.get("algorithm", self.config.general.algo_name)
+        agent = component.factory(self.config.algo, self.env_spec, self.device, seed)
+        if not isinstance(agent, Agent):
+            raise JoyRLError(
+                f"algorithm {component.name!r} ({component.distribution}) built {type(agent).__name__}, "
+                "which is not a joyrl_core.Agent"
+            )
+        return agent
+
+    def make_buffer(self, seed: int | None = None) -> Buffer | None:
+        """The buffer ``algo_cfg.buffer_type`` names, or ``None`` for an algorithm without one."""
+        buffer_type = getattr(self.config.algo, "buffer_type", None)
+        if buffer_type is None:
+            return None
+        component = self.registry.get("buffer", buffer_type)
+        capacity = int(getattr(self.config.algo, "buffer_size"))
+        return component.factory(capacity, self.env_spec, self.config.buffer, seed)
+
+
+def _build_env(component: Any, env_cfg: Any, render_mode: str | None) -> gym.Env:
+    try:
+        env = component.factory(env_cfg, render_mode)
+    except JoyRLError:
+        raise
+    except Exception as exc:  # a third-party env's constructor can raise anything
+        raise EnvError(f"env plugin {component.name!r} failed to build the env: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(env, gym.Env):
+        raise EnvError(f"env plugin {component.name!r} returned {type(env).__name__}, not a gymnasium.Env")
+    return env
+
+
+def _open_run_log(task: TaskPaths) -> logging.Logger:
+    log = logging.getLogger(f"joyrl.run.{task.root.name}")
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    handler = logging.FileHandler(task.logs / "run.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    return log
+
+
+def _close_run_log(log: logging.Logger) -> None:
+    for handler in list(log.handlers):
+        handler.close()
+        log.removeHandler(handler)
+
+
+def start_run(config: RunConfig, registry: Registry, logger_overrides: Sequence[Logger] | None = None) -> tuple[RunSummary, TaskPaths]:
+    """Create the task folder, build loggers and the backend, and run it to the end.
+
+    ``logger_overrides`` replaces the configured loggers (tests and embedding applications).
+    """
+    general = config.general
+    device = resolve_device(general.device)
+    seed_everything(general.seed)
+
+    env_component = registry.get("env", general.env_name)
+    probe = _build_env(env_component, config.env, None)
+    try:
+        env_spec = EnvSpec.from_env(probe, env_id_of(config))
+    finally:
+        probe.close()
+
+    task = create_task_dir(general.task_dir, general.mode, env_id_of(config), general.algo_name)
+    atomic_write_text(task.config_file, dump_config(config))
+    log = _open_run_log(task)
+    run = RunContext(config=config, registry=registry, task=task, env_spec=env_spec, device=device, log=log)
+    log.info("task folder %s; config from %s; device %s", task.root, config.source, device)
+    try:
+        if logger_overrides is not None:
+            run.loggers = LoggerGroup(logger_overrides)
+        else:
+            for name in general.loggers:
+                run.loggers.loggers.append(registry.get("logger", name).factory(run))
+        backend = registry.get("backend", general.mp_backend).factory(run)
+        summary = backend.run()
+        log.info(
+            "finished: %d episodes, %d env steps, %d update steps in %.1f s%s",
+            summary.episodes, summary.env_steps, summary.update_steps, summary.wall_time,
+            " (interrupted)" if summary.interrupted else "",
+        )
+        return summary, task
+    except Exception as exc:
+        log.error("run failed: %s: %s", type(exc).__name__, exc)
+        raise
+    finally:
+        try:
+            run.loggers.close()
+        finally:
+            _close_run_log(log)

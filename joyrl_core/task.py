@@ -1,0 +1,86 @@
+"""The task folder each run writes: config, models, results, logs, videos."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+
+@dataclass(frozen=True)
+class TaskPaths:
+    root: Path
+
+    @property
+    def models(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def results(self) -> Path:
+        return self.root / "results"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def videos(self) -> Path:
+        return self.root / "videos"
+
+    @property
+    def config_file(self) -> Path:
+        return self.root / "config.yaml"
+
+
+def _safe(part: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", part).strip("-") or "env"
+
+
+def create_task_dir(task_root: str | Path, mode: str, env_id: str, algo: str) -> TaskPaths:
+    """Make ``<task_root>/<Mode>_<env id>_<algo>_<YYYYMMDD-HHMMSS>[-N]`` with its sub-folders.
+
+    ``mkdir`` without ``exist_ok`` is atomic, so two runs started in the same second get different
+    folders (the second gets a ``-1`` suffix) even when they race.
+    """
+    base = f"{mode.capitalize()}_{_safe(env_id)}_{_safe(algo)}_{time.strftime('%Y%m%d-%H%M%S')}"
+    root = Path(task_root)
+    root.mkdir(parents=True, exist_ok=True)
+    suffix = 0
+    while True:
+        candidate = root / (base if suffix == 0 else f"{base}-{suffix}")
+        try:
+            candidate.mkdir()
+            break
+        except FileExistsError:
+            suffix += 1
+    paths = TaskPaths(candidate)
+    for sub in (paths.models, paths.results, paths.logs, paths.videos):
+        sub.mkdir()
+    return paths
+
+
+def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+    """Write ``path`` through a temporary file in the same folder and rename it into place.
+
+    A reader (or a crash) never sees a half-written file: it is either the old one or the new one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))

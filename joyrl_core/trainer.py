@@ -1,0 +1,195 @@
+"""The trainer loop of one process: counters, learning cadence, evaluation, checkpoints, stopping.
+
+The ``single`` backend runs it as is; other backends reuse its pieces (checkpointing, evaluation).
+"""
+
+from __future__ import annotations
+
+import time
+import numpy as np
+
+from joyrl_core.agent import Agent
+from joyrl_core.buffers import Buffer
+from joyrl_core.checkpoint import Counters, find_checkpoint, load_checkpoint, save_checkpoint
+from joyrl_core.config import config_to_dict
+from joyrl_core.errors import CheckpointError, ConfigError
+from joyrl_core.records import EpisodeRecord, RunSummary
+from joyrl_core.rollout import EnvRunner
+from joyrl_core.run import RunContext
+
+
+def restore_agent(run: RunContext, agent: Agent) -> Counters:
+    """Load the checkpoint ``load_path``/``load_model`` name into ``agent``; return its counters."""
+    general = run.config.general
+    if not general.load_path:
+        raise ConfigError(f"{run.config.source}: general_cfg.load_path must name a task folder or checkpoint")
+    path = find_checkpoint(general.load_path, general.task_dir, general.load_model)
+    payload = load_checkpoint(path)
+    try:
+        agent.load_state_dict(payload["agent"])
+    except (ValueError, RuntimeError, KeyError) as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: does not match this run's algorithm config: {detail}") from None
+    run.log.info("loaded checkpoint %s", path)
+    return Counters(**payload["counters"])
+
+
+class Trainer:
+    """Drives one agent on one env: ``train()`` or ``test()``, each returning a :class:`RunSummary`."""
+
+    def __init__(self, run: RunContext, agent: Agent, buffer: Buffer | None):
+        self.run = run
+        self.agent = agent
+        self.buffer = buffer
+        self.general = run.config.general
+        self.counters = Counters()
+        self.summary = RunSummary()
+        self.best_eval: float | None = None
+        self._eval_runner: EnvRunner | None = None
+        self._metric_sums: dict[str, float] = {}
+        self._metric_counts: dict[str, int] = {}
+        self._last_saved_update = -1
+        self._start = time.perf_counter()
+
+    # -- checkpoints and evaluation -------------------------------------------------------------
+
+    def save(self, name: str) -> None:
+        save_checkpoint(
+            self.run.task.models / f"{name}.pt",
+            self.agent.state_dict(),
+            self.counters,
+            config_to_dict(self.run.config),
+            {"best_eval": self.best_eval},
+        )
+
+    def evaluate(self, n_episodes: int) -> tuple[float, float]:
+        """Mean and std of the greedy reward over ``n_episodes`` on the evaluation env."""
+        if self._eval_runner is None:
+            env = self.run.make_env(None)
+            self._eval_runner = EnvRunner(env, self.run.seed_for("eval"), self.general.max_step)
+        rewards = []
+        for i in range(n_episodes):
+            result = self._eval_runner.run_episode(self.agent.predict_action)
+            rewards.append(result.reward)
+            self.run.loggers.log_episode(
+                EpisodeRecord("eval", i + 1, self.counters.env_steps, result.reward, result.length,
+                              result.wall_time, result.terminated)
+            )
+        return float(np.mean(rewards)), float(np.std(rewards))
+
+    def _save_point(self) -> None:
+        """Every ``model_save_fre`` updates: a checkpoint, and with online eval the best model."""
+        self.counters.update_steps = self.agent.update_steps
+        self.save(str(self.counters.update_steps))
+        self._last_saved_update = self.counters.update_steps
+        if not self.general.online_eval:
+            return
+        mean, std = self.evaluate(self.general.online_eval_episode)
+        self.summary.eval_mean_rewards.append((self.counters.env_steps, mean))
+        self.run.loggers.log_metrics(self.counters.env_steps, {"eval/mean_reward": mean, "eval/std_reward": std})
+        self.run.log.info("eval at %d env steps: mean %.2f std %.2f", self.counters.env_steps, mean, std)
+        if self.best_eval is None or mean > self.best_eval:
+            self.best_eval = mean
+            if self.general.save_best_model:
+                self.save("best")
+
+    # -- training ------------------------------------------------------------------------------
+
+    def _on_step(self) -> bool:
+        counters = self.counters
+        counters.env_steps += 1
+        metrics = self.agent.update(self.buffer, counters.env_steps)
+        if metrics is not None:
+            for key, value in metrics.items():
+                self._metric_sums[key] = self._metric_sums.get(key, 0.0) + value
+                self._metric_counts[key] = self._metric_counts.get(key, 0) + 1
+            if self.agent.update_steps % self.general.model_save_fre == 0:
+                self._save_point()
+        return False
+
+    def _episode_metrics(self) -> dict[str, float]:
+        metrics = {k: self._metric_sums[k] / self._metric_counts[k] for k in self._metric_sums}
+        self._metric_sums.clear()
+        self._metric_counts.clear()
+        return metrics
+
+    def train(self) -> RunSummary:
+        general = self.general
+        if general.load_checkpoint:
+            self.counters = restore_agent(self.run, self.agent)
+        first_episode = self.counters.episodes
+        env = self.run.make_env("human" if getattr(self.run.config.env, "render_mode", None) == "human" else None)
+        runner = EnvRunner(env, self.run.seed_for("train"), general.max_step)
+        agent, counters = self.agent, self.counters
+
+        def act(obs: np.ndarray) -> np.ndarray:
+            return agent.sample_action(obs, counters.env_steps)
+
+        try:
+            while general.max_episode < 0 or counters.episodes - first_episode < general.max_episode:
+                steps_before = counters.env_steps
+                result = runner.run_episode(act, self.buffer, self._on_step)
+                counters.episodes += 1
+                exploration = dict(agent.exploration(counters.env_steps))
+                record = EpisodeRecord("train", counters.episodes, counters.env_steps, result.reward,
+                                       result.length, result.wall_time, result.terminated, exploration)
+                metrics = {f"train/{k}": v for k, v in self._episode_metrics().items()}
+                metrics.update({f"train/{k}": v for k, v in exploration.items()})
+                self.run.loggers.log_episode(record)
+                speed = (counters.env_steps - steps_before) / max(result.wall_time, 1e-9)
+                metrics["time/steps_per_sec"] = speed
+                metrics["train/episode_reward"] = result.reward
+                self.run.loggers.log_metrics(counters.env_steps, metrics)
+                self.run.log.info("episode %d: reward %.2f, length %d, env steps %d, %.0f steps/s",
+                                  counters.episodes, result.reward, result.length, counters.env_steps, speed)
+                self.summary.last_rewards.append(result.reward)
+        except KeyboardInterrupt:
+            self.summary.interrupted = True
+            self.run.log.warning("interrupted at episode %d, env step %d", counters.episodes, counters.env_steps)
+        finally:
+            env.close()
+        counters.update_steps = agent.update_steps
+        if counters.update_steps != self._last_saved_update:
+            self.save(str(counters.update_steps))
+        return self._finish()
+
+    # -- testing -------------------------------------------------------------------------------
+
+    def test(self) -> RunSummary:
+        general = self.general
+        self.counters = restore_agent(self.run, self.agent)
+        self.counters.env_steps = 0
+        n_episodes = general.test_episode or general.online_eval_episode
+        env = self.run.make_env(getattr(self.run.config.env, "render_mode", None))
+        runner = EnvRunner(env, self.run.seed_for("eval"), general.max_step)
+        try:
+            for i in range(n_episodes):
+                result = runner.run_episode(self.agent.predict_action)
+                self.counters.env_steps += result.length
+                self.run.loggers.log_episode(
+                    EpisodeRecord("test", i + 1, self.counters.env_steps, result.reward, result.length,
+                                  result.wall_time, result.terminated)
+                )
+                self.summary.test_rewards.append(result.reward)
+                self.summary.last_rewards.append(result.reward)
+                self.counters.episodes = i + 1
+        except KeyboardInterrupt:
+            self.summary.interrupted = True
+        finally:
+            env.close()
+        if self.summary.test_rewards:
+            rewards = self.summary.test_rewards
+            self.run.loggers.log_metrics(
+                self.counters.env_steps, {"test/mean_reward": float(np.mean(rewards)), "test/std_reward": float(np.std(rewards))}
+            )
+        return self._finish()
+
+    def _finish(self) -> RunSummary:
+        summary = self.summary
+        summary.episodes = self.counters.episodes
+        summary.env_steps = self.counters.env_steps
+        summary.update_steps = self.agent.update_steps
+        summary.wall_time = time.perf_counter() - self._start
+        summary.best_eval_reward = self.best_eval
+        return summary
+
