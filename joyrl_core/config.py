@@ -53,7 +53,7 @@ class GeneralConfig:
     load_checkpoint: bool = option(False, "start from a saved checkpoint (train: resume; test: required)")
     load_path: str | None = option(None, "task folder (under task_dir) or path holding the checkpoint")
     load_model: str = option("latest", "which checkpoint of load_path: latest, best, or an update step")
-    max_episode: int = option(100, "episodes to train or test; -1 runs until stopped (Ctrl-C)", minimum=-1)
+    max_episode: int = option(100, "episodes to train; -1 runs until stopped (Ctrl-C)", minimum=-1)
     max_step: int = option(200, "max env steps per episode (the episode is truncated there)", minimum=1)
     seed: int = option(0, "random seed for python, numpy, torch and envs; 0 = unseeded", minimum=0)
     online_eval: bool = option(False, "evaluate greedily at every save point and keep the best model")
@@ -63,6 +63,7 @@ class GeneralConfig:
     save_best_model: bool = option(True, "with online_eval, keep the best-scoring model as models/best")
     save_fig: bool = option(True, "write results/rewards.png at the end of the run")
     show_fig: bool = option(False, "open the reward figure at the end of the run")
+    torch_threads: int = option(1, "torch CPU threads; 1 is fastest for small networks; 0 = torch's default", minimum=0)
     loggers: list[str] = option(["console", "csv"], "active loggers (see `joyrl list-plugins`)")
     task_dir: str = option("tasks", "folder that receives one task folder per run")
 

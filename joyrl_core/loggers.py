@@ -139,6 +139,8 @@ class CsvLogger(Logger):
             [record.episode, record.env_steps, f"{record.reward:.6g}", record.length,
              f"{record.wall_time:.3f}", int(record.terminated)]
         )
+        # One flush per episode lets `tail -f` follow the run for a negligible cost.
+        self._files[0][0].flush()
 
     def log_metrics(self, env_steps: int, metrics: Mapping[str, float]) -> None:
         if "eval/mean_reward" not in metrics:

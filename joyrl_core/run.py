@@ -39,6 +39,14 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def set_torch_threads(n: int) -> None:
+    """Small networks are bound by per-op overhead, where extra threads only add synchronisation."""
+    if n > 0:
+        import torch
+
+        torch.set_num_threads(n)
+
+
 def seed_everything(seed: int) -> None:
     """Seed python, numpy and torch globally (a seed of 0 means unseeded: nothing is touched)."""
     import torch
@@ -133,6 +141,7 @@ def start_run(config: RunConfig, registry: Registry, logger_overrides: Sequence[
     general = config.general
     device = resolve_device(general.device)
     seed_everything(general.seed)
+    set_torch_threads(general.torch_threads)
 
     env_component = registry.get("env", general.env_name)
     probe = _build_env(env_component, config.env, None)
