@@ -27,6 +27,7 @@ from joyrl_core.rollout import EnvRunner, EpisodeResult
 from joyrl_core.run import RunContext, start_run
 from joyrl_core.spaces import EnvSpec
 from joyrl_core.trainer import Trainer
+from joyrl_core.trajectories import Trajectory, TrajectoryWriter, load_trajectories
 
 try:
     __version__ = version("joyrl-core")
@@ -60,11 +61,14 @@ __all__ = [
     "RunContext",
     "RunSummary",
     "Trainer",
+    "Trajectory",
+    "TrajectoryWriter",
     "__version__",
     "config_to_dict",
     "hookimpl",
     "load_checkpoint",
     "load_registry",
+    "load_trajectories",
     "option",
     "resolve_config",
     "save_checkpoint",

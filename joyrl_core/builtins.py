@@ -31,6 +31,13 @@ class SingleBackend(Backend):
         return Trainer(run, agent, run.make_buffer(run.seed_for("train"))).train()
 
 
+def make_tensorboard_logger(run: RunContext):
+    # Imported on use: torch.utils.tensorboard is slow to import and only this logger needs it.
+    from joyrl_core.tensorboard_logger import TensorBoardLogger
+
+    return TensorBoardLogger(run)
+
+
 def make_replay_queue(capacity, env_spec, config, seed):
     return ReplayQueue(capacity, env_spec, seed)
 
@@ -59,3 +66,4 @@ def register_backends(register):
 def register_loggers(register):
     register("console", ConsoleLogger, None, "live progress bar (rich): episodes, steps, reward, steps/s")
     register("csv", CsvLogger, None, "results/episodes.csv and results/evals.csv")
+    register("tensorboard", make_tensorboard_logger, None, "TensorBoard event files in logs/tensorboard/")

@@ -108,3 +108,21 @@ def list_plugins(as_json: bool, kind: str | None) -> None:
     console.print(table)
     for b in registry.broken:
         console.print(f"[red]plugin {b.name!r} ({b.distribution}) failed to load:[/] {b.error}", markup=True)
+
+
+@main.command()
+@click.argument("task_dirs", nargs=-1, required=True, type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("rewards_compare.png"),
+              show_default=True, help="Where to write the figure.")
+@click.option("--show", is_flag=True, help="Also open the figure in a window.")
+def plot(task_dirs: tuple[Path, ...], output: Path, show: bool) -> None:
+    """Draw the reward curves of several finished runs (TASK_DIRS) on one figure.
+
+    Runs of the same algorithm on the same env also get their mean and spread band.
+    """
+    from joyrl_core.plots import plot_runs, show_figure
+
+    png = plot_runs(list(task_dirs), output)
+    click.echo(f"wrote {png}")
+    if show:
+        show_figure(png)

@@ -55,8 +55,10 @@ class LoggerGroup(Logger):
             logger.log_metrics(env_steps, metrics)
 
     def close(self) -> None:
+        """Close every logger once; later calls do nothing."""
         errors = []
-        for logger in self.loggers:
+        loggers, self.loggers = self.loggers, []
+        for logger in loggers:
             try:
                 logger.close()
             except Exception as exc:  # close the others before reporting

@@ -14,6 +14,7 @@ import gymnasium as gym
 import numpy as np
 
 from joyrl_core.buffers import Buffer
+from joyrl_core.trajectories import Trajectory
 
 
 @dataclass
@@ -23,6 +24,7 @@ class EpisodeResult:
     terminated: bool
     wall_time: float
     frames: list[np.ndarray] = field(default_factory=list)
+    trajectory: Trajectory | None = None
 
 
 class EnvRunner:
@@ -48,14 +50,16 @@ class EnvRunner:
         self,
         act: Callable[[np.ndarray], np.ndarray],
         buffer: Buffer | None = None,
-        on_step: Callable[[], bool] | None = None,
+        on_step: Callable[[], None] | None = None,
         record_frames: int = 0,
+        record_trajectory: bool = False,
     ) -> EpisodeResult:
         """Play one episode with ``act`` (batched: ``(1, *obs_shape) -> (1, ...)``).
 
-        Every transition goes to ``buffer`` (with ``terminated`` only, so truncation bootstraps);
-        ``on_step`` runs after each step and may return ``True`` to stop the episode early (the run is
-        over). ``record_frames`` > 0 keeps up to that many rendered frames.
+        Every transition goes to ``buffer``; the last one of an episode cut by the env's time limit or by
+        ``max_steps`` is pushed with ``terminated=False, truncated=True``, so its value bootstraps;
+        ``on_step`` runs after each step (the single backend learns there). ``record_frames`` > 0 keeps up to that many rendered frames; ``record_trajectory`` keeps
+        the episode's transitions as a :class:`Trajectory` (imitation and offline RL data).
         """
         env = self.env
         start = time.perf_counter()
@@ -63,21 +67,37 @@ class EnvRunner:
         frames: list[np.ndarray] = []
         if record_frames:
             frames.append(env.render())
+        steps: list[tuple] | None = [] if record_trajectory else None
         total = 0.0
-        terminated = False
+        terminated = truncated = False
         length = 0
         while length < self.max_steps:
             action = act(np.asarray(obs)[None])[0]
             next_obs, reward, terminated, truncated, _ = env.step(action)
-            if buffer is not None:
-                buffer.push(obs, action, reward, next_obs, terminated)
             total += float(reward)
             length += 1
+            cut = truncated or length >= self.max_steps
+            if buffer is not None:
+                buffer.push(obs, action, reward, next_obs, terminated, cut)
+            if steps is not None:
+                steps.append((obs, action, reward, next_obs, terminated, cut))
             obs = next_obs
             if len(frames) and len(frames) < record_frames:
                 frames.append(env.render())
-            if on_step is not None and on_step():
-                break
+            if on_step is not None:
+                on_step()
             if terminated or truncated:
                 break
-        return EpisodeResult(total, length, bool(terminated), time.perf_counter() - start, frames)
+        trajectory = None
+        if steps:
+            columns = list(zip(*steps))
+            trajectory = Trajectory(
+                states=np.asarray(columns[0]),
+                actions=np.asarray(columns[1]),
+                rewards=np.asarray(columns[2], dtype=np.float32),
+                next_states=np.asarray(columns[3]),
+                terminated=np.asarray(columns[4], dtype=bool),
+                truncated=np.asarray(columns[5], dtype=bool),
+                episode_reward=total,
+            )
+        return EpisodeResult(total, length, bool(terminated), time.perf_counter() - start, frames, trajectory)

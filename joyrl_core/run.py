@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
+import os
 import random
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -133,12 +137,51 @@ def _close_run_log(log: logging.Logger) -> None:
         log.removeHandler(handler)
 
 
+def check_display(render_mode: str | None) -> None:
+    """``render_mode: human`` needs a screen; say so before training rather than crash mid-run."""
+    if render_mode != "human" or sys.platform != "linux":
+        return
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise EnvError(
+            "env_cfg.render_mode is human but no display is available (DISPLAY is not set); "
+            "use render_mode: rgb_array to write videos/video.gif instead"
+        )
+
+
+def _write_outputs(config: RunConfig, task: TaskPaths, summary: RunSummary, log: logging.Logger) -> None:
+    """After the loggers closed their files: the summary, and the reward figure when asked."""
+    atomic_write_text(task.results / "summary.json", json.dumps(summary_to_dict(summary), indent=2) + "\n")
+    general = config.general
+    if not (general.save_fig or general.show_fig):
+        return
+    episodes_csv = task.results / "episodes.csv"
+    if not episodes_csv.is_file():
+        log.warning("save_fig: no figure, because the csv logger (results/episodes.csv) was not active")
+        return
+    from joyrl_core.plots import plot_rewards, show_figure
+
+    png = plot_rewards(episodes_csv, task.results / "rewards.png", task.results / "evals.csv",
+                       title=f"{general.algo_name} on {env_id_of(config)}")
+    if general.show_fig:
+        show_figure(png)
+
+
+def summary_to_dict(summary: RunSummary) -> dict[str, Any]:
+    data = dataclasses.asdict(summary)
+    del data["last_rewards"]
+    if summary.test_rewards:
+        data["test_mean_reward"] = float(np.mean(summary.test_rewards))
+        data["test_std_reward"] = float(np.std(summary.test_rewards))
+    return data
+
+
 def start_run(config: RunConfig, registry: Registry, logger_overrides: Sequence[Logger] | None = None) -> tuple[RunSummary, TaskPaths]:
     """Create the task folder, build loggers and the backend, and run it to the end.
 
     ``logger_overrides`` replaces the configured loggers (tests and embedding applications).
     """
     general = config.general
+    check_display(getattr(config.env, "render_mode", None))
     device = resolve_device(general.device)
     seed_everything(general.seed)
     set_torch_threads(general.torch_threads)
@@ -163,6 +206,8 @@ def start_run(config: RunConfig, registry: Registry, logger_overrides: Sequence[
                 run.loggers.loggers.append(registry.get("logger", name).factory(run))
         backend = registry.get("backend", general.mp_backend).factory(run)
         summary = backend.run()
+        run.loggers.close()
+        _write_outputs(config, task, summary, log)
         log.info(
             "finished: %d episodes, %d env steps, %d update steps in %.1f s%s",
             summary.episodes, summary.env_steps, summary.update_steps, summary.wall_time,

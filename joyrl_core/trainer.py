@@ -14,8 +14,10 @@ from joyrl_core.checkpoint import Counters, find_checkpoint, load_checkpoint, sa
 from joyrl_core.config import config_to_dict
 from joyrl_core.errors import CheckpointError, ConfigError
 from joyrl_core.records import EpisodeRecord, RunSummary
-from joyrl_core.rollout import EnvRunner
+from joyrl_core.rollout import EnvRunner, EpisodeResult
 from joyrl_core.run import RunContext
+from joyrl_core.trajectories import TrajectoryWriter
+from joyrl_core.video import FRAME_CAP, write_gif
 
 
 def restore_agent(run: RunContext, agent: Agent) -> Counters:
@@ -50,6 +52,17 @@ class Trainer:
         self._metric_counts: dict[str, int] = {}
         self._last_saved_update = -1
         self._start = time.perf_counter()
+        self._trajectories = TrajectoryWriter(run.task.results) if self.general.collect_traj else None
+        self._render_mode = getattr(run.config.env, "render_mode", None)
+        self._frames: list[np.ndarray] = []
+
+    def _frames_wanted(self) -> int:
+        """How many frames the next episode may record: rgb_array runs, up to FRAME_CAP in all."""
+        return FRAME_CAP - len(self._frames) if self._render_mode == "rgb_array" else 0
+
+    def _keep(self, result: EpisodeResult) -> None:
+        if self._trajectories is not None and result.trajectory is not None:
+            self._trajectories.add(result.trajectory)
 
     # -- checkpoints and evaluation -------------------------------------------------------------
 
@@ -62,20 +75,27 @@ class Trainer:
             {"best_eval": self.best_eval},
         )
 
-    def evaluate(self, n_episodes: int) -> tuple[float, float]:
-        """Mean and std of the greedy reward over ``n_episodes`` on the evaluation env."""
+    def evaluate(self, n_episodes: int) -> tuple[float, float, list[np.ndarray]]:
+        """Mean and std of the greedy reward over ``n_episodes`` on the evaluation env.
+
+        With ``render_mode: rgb_array`` the first episode's frames come back too, else an empty list.
+        """
         if self._eval_runner is None:
-            env = self.run.make_env(None)
+            env = self.run.make_env("rgb_array" if self._render_mode == "rgb_array" else None)
             self._eval_runner = EnvRunner(env, self.run.seed_for("eval"), self.general.max_step)
         rewards = []
+        frames: list[np.ndarray] = []
         for i in range(n_episodes):
-            result = self._eval_runner.run_episode(self.agent.predict_action)
+            result = self._eval_runner.run_episode(
+                self.agent.predict_action, record_frames=self._frames_wanted() if i == 0 else 0
+            )
+            frames = frames or result.frames
             rewards.append(result.reward)
             self.run.loggers.log_episode(
                 EpisodeRecord("eval", i + 1, self.counters.env_steps, result.reward, result.length,
                               result.wall_time, result.terminated)
             )
-        return float(np.mean(rewards)), float(np.std(rewards))
+        return float(np.mean(rewards)), float(np.std(rewards)), frames
 
     def _save_point(self) -> None:
         """Every ``model_save_fre`` updates: a checkpoint, and with online eval the best model."""
@@ -84,7 +104,7 @@ class Trainer:
         self._last_saved_update = self.counters.update_steps
         if not self.general.online_eval:
             return
-        mean, std = self.evaluate(self.general.online_eval_episode)
+        mean, std, frames = self.evaluate(self.general.online_eval_episode)
         self.summary.eval_mean_rewards.append((self.counters.env_steps, mean))
         self.run.loggers.log_metrics(self.counters.env_steps, {"eval/mean_reward": mean, "eval/std_reward": std})
         self.run.log.info("eval at %d env steps: mean %.2f std %.2f", self.counters.env_steps, mean, std)
@@ -92,10 +112,13 @@ class Trainer:
             self.best_eval = mean
             if self.general.save_best_model:
                 self.save("best")
+            if frames:
+                # The GIF of a training run shows the best model so far playing greedily.
+                write_gif(frames, self.run.task.videos / "video.gif")
 
     # -- training ------------------------------------------------------------------------------
 
-    def _on_step(self) -> bool:
+    def _on_step(self) -> None:
         counters = self.counters
         counters.env_steps += 1
         metrics = self.agent.update(self.buffer, counters.env_steps)
@@ -105,7 +128,6 @@ class Trainer:
                 self._metric_counts[key] = self._metric_counts.get(key, 0) + 1
             if self.agent.update_steps % self.general.model_save_fre == 0:
                 self._save_point()
-        return False
 
     def _episode_metrics(self) -> dict[str, float]:
         metrics = {k: self._metric_sums[k] / self._metric_counts[k] for k in self._metric_sums}
@@ -128,8 +150,10 @@ class Trainer:
         try:
             while general.max_episode < 0 or counters.episodes - first_episode < general.max_episode:
                 steps_before = counters.env_steps
-                result = runner.run_episode(act, self.buffer, self._on_step)
+                result = runner.run_episode(act, self.buffer, self._on_step,
+                                            record_trajectory=self._trajectories is not None)
                 counters.episodes += 1
+                self._keep(result)
                 exploration = dict(agent.exploration(counters.env_steps))
                 record = EpisodeRecord("train", counters.episodes, counters.env_steps, result.reward,
                                        result.length, result.wall_time, result.terminated, exploration)
@@ -148,9 +172,10 @@ class Trainer:
             self.run.log.warning("interrupted at episode %d, env step %d", counters.episodes, counters.env_steps)
         finally:
             env.close()
-        counters.update_steps = agent.update_steps
-        if counters.update_steps != self._last_saved_update:
-            self.save(str(counters.update_steps))
+            counters.update_steps = agent.update_steps
+            if counters.update_steps != self._last_saved_update:
+                self.save(str(counters.update_steps))
+            self._close_outputs()
         return self._finish()
 
     # -- testing -------------------------------------------------------------------------------
@@ -160,11 +185,14 @@ class Trainer:
         self.counters = restore_agent(self.run, self.agent)
         self.counters.env_steps = 0
         n_episodes = general.test_episode or general.online_eval_episode
-        env = self.run.make_env(getattr(self.run.config.env, "render_mode", None))
+        env = self.run.make_env(self._render_mode)
         runner = EnvRunner(env, self.run.seed_for("eval"), general.max_step)
         try:
             for i in range(n_episodes):
-                result = runner.run_episode(self.agent.predict_action)
+                result = runner.run_episode(self.agent.predict_action, record_frames=self._frames_wanted(),
+                                            record_trajectory=self._trajectories is not None)
+                self._frames.extend(result.frames)
+                self._keep(result)
                 self.counters.env_steps += result.length
                 self.run.loggers.log_episode(
                     EpisodeRecord("test", i + 1, self.counters.env_steps, result.reward, result.length,
@@ -177,12 +205,21 @@ class Trainer:
             self.summary.interrupted = True
         finally:
             env.close()
+            if self._frames:
+                write_gif(self._frames, self.run.task.videos / "video.gif")
+            self._close_outputs()
         if self.summary.test_rewards:
             rewards = self.summary.test_rewards
             self.run.loggers.log_metrics(
                 self.counters.env_steps, {"test/mean_reward": float(np.mean(rewards)), "test/std_reward": float(np.std(rewards))}
             )
         return self._finish()
+
+    def _close_outputs(self) -> None:
+        if self._eval_runner is not None:
+            self._eval_runner.env.close()
+        if self._trajectories is not None:
+            self._trajectories.close()
 
     def _finish(self) -> RunSummary:
         summary = self.summary

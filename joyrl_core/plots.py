@@ -1,0 +1,172 @@
+"""Reward curves of finished runs as PNG files, and showing them in a window.
+
+matplotlib is imported inside the functions so ``import joyrl_core`` stays light. Figures are built
+with ``matplotlib.figure.Figure`` rather than pyplot: they render with Agg whatever the configured
+backend, need no display, and leave no global figure state behind in a long-lived process.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from joyrl_core.errors import JoyRLError
+from joyrl_core.task import atomic_write
+
+MOVING_AVERAGE_WINDOW = 10
+_GRID_POINTS = 200
+_NON_INTERACTIVE_BACKENDS = {"agg", "cairo", "pdf", "pgf", "ps", "svg", "template"}
+
+
+def _read_columns(path: Path, columns: Sequence[str]) -> dict[str, np.ndarray]:
+    """The named columns of a CSV that JoyRL wrote, as float arrays (empty arrays for a header-only file)."""
+    if not path.is_file():
+        raise JoyRLError(f"{path}: no such CSV file")
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            missing = [c for c in columns if c not in (reader.fieldnames or [])]
+            if missing:
+                raise JoyRLError(f"{path}: not a JoyRL results CSV (missing column(s) {', '.join(missing)})")
+            rows = [[float(row[c]) for c in columns] for row in reader]
+    except (ValueError, TypeError, UnicodeDecodeError, csv.Error) as exc:
+        raise JoyRLError(f"{path}: unreadable results CSV ({type(exc).__name__}: {exc})") from None
+    table = np.array(rows, dtype=np.float64).reshape(len(rows), len(columns))
+    return {c: table[:, i] for i, c in enumerate(columns)}
+
+
+def moving_average(values: np.ndarray, window: int = MOVING_AVERAGE_WINDOW) -> np.ndarray:
+    """Trailing mean over up to ``window`` values, same length as ``values`` (the first points average fewer)."""
+    if len(values) == 0:
+        return values.astype(np.float64)
+    window = max(1, min(window, len(values)))
+    sums = np.cumsum(np.insert(values.astype(np.float64), 0, 0.0))
+    ends = np.arange(1, len(values) + 1)
+    starts = np.maximum(0, ends - window)
+    return (sums[ends] - sums[starts]) / (ends - starts)
+
+
+def _save(fig, out_png: Path) -> Path:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    atomic_write(out_png, lambda fh: fh.write(buf.getvalue()))
+    return out_png
+
+
+def _new_figure():
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 5), layout="constrained")
+    ax = fig.add_subplot()
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("episode reward")
+    ax.grid(True, alpha=0.3)
+    return fig, ax
+
+
+def plot_rewards(episodes_csv: Path, out_png: Path, evals_csv: Path | None = None, title: str = "") -> Path:
+    """One run: each episode's reward and its moving average against env steps, plus eval points."""
+    episodes = _read_columns(Path(episodes_csv), ("env_steps", "reward"))
+    steps, rewards = episodes["env_steps"], episodes["reward"]
+    fig, ax = _new_figure()
+    ax.plot(steps, rewards, color="tab:blue", alpha=0.35, linewidth=1, label="episode reward")
+    window = max(1, min(MOVING_AVERAGE_WINDOW, len(rewards)))
+    ax.plot(steps, moving_average(rewards, window), color="tab:blue", linewidth=2,
+            label=f"moving average ({window})")
+    if evals_csv is not None and Path(evals_csv).is_file():
+        evals = _read_columns(Path(evals_csv), ("env_steps", "mean_reward", "std_reward"))
+        if len(evals["env_steps"]):
+            ax.errorbar(evals["env_steps"], evals["mean_reward"], yerr=evals["std_reward"], fmt="o",
+                        color="tab:orange", capsize=3, label="eval mean ± std")
+    if title:
+        ax.set_title(title)
+    ax.legend(loc="best")
+    return _save(fig, Path(out_png))
+
+
+def _run_identity(task_dir: Path) -> tuple[str | None, str | None]:
+    """(env id, algo name) from a task folder's config.yaml; ``None`` where it cannot be told."""
+    import yaml
+
+    try:
+        config = yaml.safe_load((task_dir / "config.yaml").read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        return None, None
+    if not isinstance(config, dict):
+        return None, None
+    general = config.get("general_cfg") or {}
+    env = config.get("env_cfg") or {}
+    general = general if isinstance(general, dict) else {}
+    env = env if isinstance(env, dict) else {}
+    env_id = env.get("id") or general.get("env_name")
+    algo = general.get("algo_name")
+    return (str(env_id) if env_id else None), (str(algo) if algo else None)
+
+
+def plot_runs(task_dirs: Sequence[Path], out_png: Path) -> Path:
+    """Several runs' moving-average reward curves on one figure, each labelled by its folder name.
+
+    When every run is the same algorithm on the same env, also draws their mean and min-max range on
+    the env-step span all runs cover, each run interpolated onto one shared grid.
+    """
+    if not task_dirs:
+        raise JoyRLError("plot_runs needs at least one task folder")
+    runs = []
+    for task_dir in map(Path, task_dirs):
+        csv_path = task_dir / "results" / "episodes.csv"
+        if not csv_path.is_file():
+            raise JoyRLError(f"{task_dir}: no results/episodes.csv; is it a finished JoyRL task folder?")
+        episodes = _read_columns(csv_path, ("env_steps", "reward"))
+        runs.append((task_dir, episodes["env_steps"], moving_average(episodes["reward"]), _run_identity(task_dir)))
+
+    fig, ax = _new_figure()
+    for task_dir, steps, smoothed, _ in runs:
+        ax.plot(steps, smoothed, linewidth=1.2, alpha=0.8, label=task_dir.name)
+
+    identities = {identity for *_, identity in runs}
+    shared = identities.pop() if len(identities) == 1 else (None, None)
+    env_id, algo = shared
+    if env_id and algo:
+        ax.set_title(f"{algo} on {env_id}")
+        nonempty = [(steps, smoothed) for _, steps, smoothed, _ in runs if len(steps)]
+        if len(runs) > 1 and len(nonempty) == len(runs):
+            # Only the span every run covers: np.interp would otherwise repeat a short run's last value.
+            lo = max(steps[0] for steps, _ in nonempty)
+            hi = min(steps[-1] for steps, _ in nonempty)
+            if hi > lo:
+                grid = np.linspace(lo, hi, _GRID_POINTS)
+                curves = np.stack([np.interp(grid, steps, smoothed) for steps, smoothed in nonempty])
+                ax.fill_between(grid, curves.min(axis=0), curves.max(axis=0), color="black", alpha=0.12,
+                                label=f"min-max of {len(runs)} runs")
+                ax.plot(grid, curves.mean(axis=0), color="black", linewidth=2.5, label=f"mean of {len(runs)} runs")
+    ax.legend(loc="best", fontsize="small")
+    return _save(fig, Path(out_png))
+
+
+def show_figure(png: Path) -> None:
+    """Open ``png`` in a matplotlib window and block until it is closed; an error where no display exists."""
+    import matplotlib
+
+    png = Path(png)
+    if not png.is_file():
+        raise JoyRLError(f"{png}: no such figure to show")
+    backend = matplotlib.get_backend().lower()
+    if backend in _NON_INTERACTIVE_BACKENDS:
+        raise JoyRLError(f"cannot show {png}: no display is available (matplotlib backend is {backend!r})")
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise JoyRLError(f"cannot show {png}: no display is available (neither DISPLAY nor WAYLAND_DISPLAY is set)")
+    import matplotlib.image as mpimg
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    ax.imshow(mpimg.imread(png))
+    ax.set_axis_off()
+    fig.canvas.manager.set_window_title(png.name)
+    plt.show()
+    plt.close(fig)
