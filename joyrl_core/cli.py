@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -40,6 +41,17 @@ def main(debug: bool) -> None:
     """JoyRL: deep reinforcement learning from one YAML file, with plugins."""
 
 
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM end a run cleanly (final checkpoint, results), even when started in the
+    background by a shell that set SIGINT to be ignored."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+
+
 @main.command()
 @click.argument("config", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
@@ -58,6 +70,7 @@ def run(config: Path | None, overrides: tuple[str, ...]) -> None:
 
     registry = load_registry()
     cfg = resolve_config(registry, config, overrides)
+    _stop_on_signals()
     summary, task = start_run(cfg, registry)
     lines = [f"task folder: {task.root}",
              f"{summary.episodes} episodes, {summary.env_steps} env steps, {summary.update_steps} updates "

@@ -30,7 +30,6 @@ class TensorBoardLogger(Logger):
             raise JoyRLError("the tensorboard logger needs the tensorboard package: pip install tensorboard") from None
         self.log_dir = run.task.logs / "tensorboard"
         self._writer = SummaryWriter(log_dir=str(self.log_dir))
-        self._episode_tags: tuple[int, set[str]] = (-1, set())
         self._closed = False
 
     def log_episode(self, record: EpisodeRecord) -> None:
@@ -39,15 +38,9 @@ class TensorBoardLogger(Logger):
         reward_tag, length_tag = f"{record.mode}/episode_reward", f"{record.mode}/episode_length"
         self._writer.add_scalar(reward_tag, record.reward, record.env_steps)
         self._writer.add_scalar(length_tag, record.length, record.env_steps)
-        self._episode_tags = (record.env_steps, {reward_tag, length_tag})
 
     def log_metrics(self, env_steps: int, metrics: Mapping[str, float]) -> None:
-        # The trainer also reports the episode's reward as a metric right after log_episode; writing it
-        # twice would draw a doubled point at that step.
-        step, written = self._episode_tags
         for tag, value in metrics.items():
-            if env_steps == step and tag in written:
-                continue
             self._writer.add_scalar(tag, float(value), env_steps)
 
     def close(self) -> None:

@@ -162,7 +162,6 @@ class Trainer:
                 self.run.loggers.log_episode(record)
                 speed = (counters.env_steps - steps_before) / max(result.wall_time, 1e-9)
                 metrics["time/steps_per_sec"] = speed
-                metrics["train/episode_reward"] = result.reward
                 self.run.loggers.log_metrics(counters.env_steps, metrics)
                 self.run.log.info("episode %d: reward %.2f, length %d, env steps %d, %.0f steps/s",
                                   counters.episodes, result.reward, result.length, counters.env_steps, speed)
