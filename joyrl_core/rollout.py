@@ -41,6 +41,10 @@ class EnvRunner:
         if seed is not None:
             env.action_space.seed(seed)
 
+    def reseed(self, seed: int | None) -> None:
+        """Seed the next reset (``None``: leave the env's RNG running)."""
+        self._next_seed = seed
+
     def _reset(self) -> np.ndarray:
         obs, _ = self.env.reset(seed=self._next_seed)
         self._next_seed = None

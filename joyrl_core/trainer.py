@@ -76,13 +76,16 @@ class Trainer:
         )
 
     def evaluate(self, n_episodes: int) -> tuple[float, float, list[np.ndarray]]:
-        """Mean and std of the greedy reward over ``n_episodes`` on the evaluation env.
+        """Mean and std of the greedy reward over ``n_episodes`` on the evaluation env (own seed).
 
         With ``render_mode: rgb_array`` the first episode's frames come back too, else an empty list.
         """
         if self._eval_runner is None:
             env = self.run.make_env("rgb_array" if self._render_mode == "rgb_array" else None)
-            self._eval_runner = EnvRunner(env, self.run.seed_for("eval"), self.general.max_step)
+            self._eval_runner = EnvRunner(env, None, self.general.max_step)
+        # Every evaluation starts from the same seed, so evaluations compare models on the same
+        # episodes, and test mode with the run's seed replays what the evaluation of a checkpoint saw.
+        self._eval_runner.reseed(self.run.seed_for("eval"))
         rewards = []
         frames: list[np.ndarray] = []
         for i in range(n_episodes):
