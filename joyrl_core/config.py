@@ -75,6 +75,11 @@ class GeneralConfig:
         )
         if not valid_device:
             raise ValueError(f"device: expected cpu, cuda, cuda:N or auto, got {self.device!r}")
+        if (self.load_checkpoint or self.mode == "test") and not self.load_path:
+            raise ValueError(
+                "load_path: test mode and load_checkpoint need the task folder (or checkpoint file) to load, "
+                "e.g. --set general_cfg.load_path=Train_CartPole-v1_DQN_20260101-120000"
+            )
         if self.load_model not in ("latest", "best") and not self.load_model.isdigit():
             raise ValueError(f"load_model: expected latest, best or an update step, got {self.load_model!r}")
 

@@ -12,7 +12,7 @@ from joyrl_core.agent import Agent
 from joyrl_core.buffers import Buffer
 from joyrl_core.checkpoint import Counters, find_checkpoint, load_checkpoint, save_checkpoint
 from joyrl_core.config import config_to_dict
-from joyrl_core.errors import CheckpointError, ConfigError
+from joyrl_core.errors import CheckpointError
 from joyrl_core.records import EpisodeRecord, RunSummary
 from joyrl_core.rollout import EnvRunner, EpisodeResult
 from joyrl_core.run import RunContext
@@ -23,8 +23,6 @@ from joyrl_core.video import FRAME_CAP, write_gif
 def restore_agent(run: RunContext, agent: Agent) -> Counters:
     """Load the checkpoint ``load_path``/``load_model`` name into ``agent``; return its counters."""
     general = run.config.general
-    if not general.load_path:
-        raise ConfigError(f"{run.config.source}: general_cfg.load_path must name a task folder or checkpoint")
     path = find_checkpoint(general.load_path, general.task_dir, general.load_model)
     payload = load_checkpoint(path)
     try:

@@ -1,0 +1,112 @@
+"""The ``EPISODES`` buffer: whole episodes for on-policy learners, in preallocated numpy arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from joyrl_core import Batch, Buffer, ConfigError, EnvSpec
+
+
+class EpisodeBuffer(Buffer):
+    """Stores the transitions of one env stream in order and hands out the complete episodes.
+
+    An episode is complete once a transition with ``terminated`` or ``truncated`` set arrives (the
+    rollout sets ``truncated`` on the last step of an episode cut by a time limit or ``max_step``).
+    :meth:`take_episodes` returns every complete episode as one :class:`joyrl_core.Batch`, in order, and
+    forgets them; the unfinished episode, if any, stays. ``sample`` draws uniformly from what is stored
+    without removing it, as the :class:`joyrl_core.Buffer` contract asks.
+    """
+
+    def __init__(self, capacity: int, env_spec: EnvSpec, seed: int | None = None):
+        if capacity < 1:
+            raise ValueError(f"buffer capacity must be >= 1, got {capacity}")
+        self.capacity = capacity
+        obs_shape = (capacity, *env_spec.obs_shape)
+        self._obs = np.zeros(obs_shape, dtype=env_spec.obs_dtype)
+        self._next_obs = np.zeros(obs_shape, dtype=env_spec.obs_dtype)
+        self._actions = np.zeros((capacity, *env_spec.action_shape), dtype=env_spec.action_dtype)
+        self._rewards = np.zeros(capacity, dtype=np.float32)
+        self._terminated = np.zeros(capacity, dtype=np.float32)
+        self._truncated = np.zeros(capacity, dtype=np.float32)
+        self._arrays = (self._obs, self._actions, self._rewards, self._next_obs, self._terminated, self._truncated)
+        self._size = 0  # transitions stored
+        self._complete = 0  # transitions [0, _complete) form whole episodes
+        self._episodes = 0  # whole episodes stored
+        self._rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return self._size
+
+    @property
+    def completed_episodes(self) -> int:
+        """How many complete episodes :meth:`take_episodes` would hand out now."""
+        return self._episodes
+
+    def _make_room(self, n: int) -> int:
+        start = self._size
+        if start + n > self.capacity:
+            raise ConfigError(
+                f"algo_cfg.buffer_size: the EPISODES buffer is full ({self.capacity} transitions, "
+                f"{self._episodes} complete episode(s) not yet taken); raise buffer_size to at least "
+                "episodes_per_update * general_cfg.max_step"
+            )
+        return start
+
+    def push(self, obs, action, reward: float, next_obs, terminated: bool, truncated: bool = False) -> None:
+        i = self._make_room(1)
+        self._obs[i] = obs
+        self._actions[i] = action
+        self._rewards[i] = reward
+        self._next_obs[i] = next_obs
+        self._terminated[i] = terminated
+        self._truncated[i] = truncated
+        self._size = i + 1
+        if terminated or truncated:
+            self._complete = self._size
+            self._episodes += 1
+
+    def push_batch(self, obs, actions, rewards, next_obs, terminated, truncated=None) -> None:
+        """Store N consecutive transitions of one env stream (not interleaved across envs)."""
+        n = len(rewards)
+        if truncated is None:
+            truncated = np.zeros(n, dtype=np.float32)
+        start = self._make_room(n)
+        for array, values in zip(self._arrays, (obs, actions, rewards, next_obs, terminated, truncated)):
+            array[start : start + n] = values
+        self._size = start + n
+        ends = np.flatnonzero(np.logical_or(np.asarray(terminated, dtype=bool), np.asarray(truncated, dtype=bool)))
+        if len(ends):
+            self._complete = start + int(ends[-1]) + 1
+            self._episodes += len(ends)
+
+    def sample(self, batch_size: int) -> Batch:
+        if self._size == 0:
+            raise ValueError("cannot sample from an empty buffer")
+        return self._batch(self._rng.integers(0, self._size, size=batch_size))
+
+    def take_episodes(self) -> Batch:
+        """Every complete episode, in order, as one batch; they are removed from the buffer.
+
+        Episode boundaries are the rows where ``terminated`` or ``truncated`` is 1.
+        """
+        n = self._complete
+        batch = self._batch(np.arange(n))
+        rest = self._size - n
+        if rest:
+            for array in self._arrays:
+                array[:rest] = array[n : self._size]
+        self._size, self._complete, self._episodes = rest, 0, 0
+        return batch
+
+    def _batch(self, idx: np.ndarray) -> Batch:
+        # Fancy indexing copies, so the batch stays valid after the buffer is reused.
+        return Batch(
+            obs=self._obs[idx],
+            actions=self._actions[idx],
+            rewards=self._rewards[idx],
+            next_obs=self._next_obs[idx],
+            terminated=self._terminated[idx],
+            truncated=self._truncated[idx],
+            indices=idx,
+            weights=np.ones(len(idx), dtype=np.float32),
+        )
