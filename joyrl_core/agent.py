@@ -9,7 +9,7 @@ backend uses one agent for both, in one process. Checkpoints are ``state_dict``/
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -50,6 +50,22 @@ class Agent(abc.ABC):
     @abc.abstractmethod
     def update_steps(self) -> int:
         """How many updates (gradient steps) this agent has made; checkpoints count in this unit."""
+
+    _gradient_hook: Callable[[list[Any]], None] | None = None
+
+    def set_gradient_hook(self, hook: Callable[[list[Any]], None] | None) -> None:
+        """Install ``hook(parameters)``, run by :meth:`sync_gradients` between backward and the step.
+
+        Backends with several learner replicas install one that averages gradients across them (an
+        all-reduce); with one learner there is none.
+        """
+        self._gradient_hook = hook
+
+    def sync_gradients(self, parameters: Iterable[Any]) -> None:
+        """Call after ``loss.backward()`` and before ``optimizer.step()`` in :meth:`update`, with the
+        parameters being optimised, so that multi-learner backends can average their gradients."""
+        if self._gradient_hook is not None:
+            self._gradient_hook([p for p in parameters if p.grad is not None])
 
     def exploration(self, env_steps: int) -> Mapping[str, float]:
         """Exploration state worth showing in progress and logs at ``env_steps`` (e.g. epsilon)."""

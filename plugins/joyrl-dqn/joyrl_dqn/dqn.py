@@ -103,6 +103,7 @@ class DQNAgent(Agent):
         loss = F.mse_loss(q, target)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        self.sync_gradients(self.q_net.parameters())
         self.optimizer.step()
 
         self._updates += 1
