@@ -85,6 +85,14 @@ class GeneralConfig:
 
 
 @dataclass
+class VectorConfig:
+    """``env_cfg`` keys the core owns for every env plugin: vectorized collection while training."""
+
+    n_envs: int = option(1, "env copies stepped together while training (gymnasium vector API)", minimum=1)
+    vector_mode: Literal["sync", "async"] = option("sync", "sync: copies step in this process; async: one subprocess each")
+
+
+@dataclass
 class RunConfig:
     """A resolved config: the three sections as typed objects, plus where they came from."""
 
@@ -92,6 +100,7 @@ class RunConfig:
     algo: Any
     env: Any
     buffer: Any = None
+    vector: VectorConfig = field(default_factory=VectorConfig)
     source: str = "defaults"
 
 
@@ -336,8 +345,12 @@ def resolve_config(registry: Any, yaml_path: str | Path | None = None, overrides
             buffer_raw = {k: algo_raw.pop(k) for k in list(algo_raw) if k in buffer_keys}
             buffer_cfg = build_section(buffer_component.config_type, buffer_raw, "algo_cfg", sources)
     algo = _build_plugin_section(algo_component, algo_raw, "algo_cfg", sources)
-    env = _build_plugin_section(env_component, raw["env_cfg"], "env_cfg", sources)
-    return RunConfig(general=general, algo=algo, env=env, buffer=buffer_cfg, source=sources.yaml_path or "defaults")
+    env_raw = raw["env_cfg"]
+    vector_keys = {f.name for f in dataclasses.fields(VectorConfig)}
+    vector = build_section(VectorConfig, {k: env_raw.pop(k) for k in list(env_raw) if k in vector_keys}, "env_cfg", sources)
+    env = _build_plugin_section(env_component, env_raw, "env_cfg", sources)
+    return RunConfig(general=general, algo=algo, env=env, buffer=buffer_cfg, vector=vector,
+                     source=sources.yaml_path or "defaults")
 
 
 def _default_of(cls: type | None, name: str) -> Any:
@@ -374,7 +387,9 @@ def config_to_dict(cfg: RunConfig) -> dict[str, dict[str, Any]]:
     """The resolved config as the YAML document ``joyrl run`` accepts back."""
     algo = section_to_dict(cfg.algo)
     algo.update(section_to_dict(cfg.buffer))
-    return {"general_cfg": section_to_dict(cfg.general), "algo_cfg": algo, "env_cfg": section_to_dict(cfg.env)}
+    env = section_to_dict(cfg.env)
+    env.update(section_to_dict(cfg.vector))
+    return {"general_cfg": section_to_dict(cfg.general), "algo_cfg": algo, "env_cfg": env}
 
 
 def dump_config(cfg: RunConfig) -> str:

@@ -11,6 +11,7 @@ import abc
 import csv
 import io
 import os
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -126,6 +127,7 @@ class CsvLogger(Logger):
         self._episodes = self._open(run.task.results / "episodes.csv", self.EPISODE_FIELDS)
         self._evals: csv.writer | None = None
         self._eval_path = run.task.results / "evals.csv"
+        self._last_flush = time.monotonic()
 
     def _open(self, path: Path, header: Sequence[str]):
         fh = open(path.with_name(path.name + ".part"), "w", newline="", encoding="utf-8")
@@ -141,8 +143,11 @@ class CsvLogger(Logger):
             [record.episode, record.env_steps, f"{record.reward:.6g}", record.length,
              f"{record.wall_time:.3f}", int(record.terminated)]
         )
-        # One flush per episode lets `tail -f` follow the run for a negligible cost.
-        self._files[0][0].flush()
+        # Flushing about once a second lets `tail -f` follow the run without a write per short episode.
+        now = time.monotonic()
+        if now - self._last_flush > 1.0:
+            self._files[0][0].flush()
+            self._last_flush = now
 
     def log_metrics(self, env_steps: int, metrics: Mapping[str, float]) -> None:
         if "eval/mean_reward" not in metrics:

@@ -27,6 +27,20 @@ class EpisodeResult:
     trajectory: Trajectory | None = None
 
 
+def _trajectory(steps: list[tuple], episode_reward: float) -> Trajectory:
+    """Stack per-step ``(obs, action, reward, next_obs, terminated, truncated)`` tuples into arrays."""
+    columns = list(zip(*steps))
+    return Trajectory(
+        states=np.asarray(columns[0]),
+        actions=np.asarray(columns[1]),
+        rewards=np.asarray(columns[2], dtype=np.float32),
+        next_states=np.asarray(columns[3]),
+        terminated=np.asarray(columns[4], dtype=bool),
+        truncated=np.asarray(columns[5], dtype=bool),
+        episode_reward=episode_reward,
+    )
+
+
 class EnvRunner:
     """Runs episodes of one env. The first reset uses ``seed``; later resets continue its RNG.
 
@@ -92,16 +106,68 @@ class EnvRunner:
                 on_step()
             if terminated or truncated:
                 break
-        trajectory = None
-        if steps:
-            columns = list(zip(*steps))
-            trajectory = Trajectory(
-                states=np.asarray(columns[0]),
-                actions=np.asarray(columns[1]),
-                rewards=np.asarray(columns[2], dtype=np.float32),
-                next_states=np.asarray(columns[3]),
-                terminated=np.asarray(columns[4], dtype=bool),
-                truncated=np.asarray(columns[5], dtype=bool),
-                episode_reward=total,
-            )
+        trajectory = _trajectory(steps, total) if steps else None
         return EpisodeResult(total, length, bool(terminated), time.perf_counter() - start, frames, trajectory)
+
+
+@dataclass
+class FinishedEpisode:
+    """An episode that ended inside a vectorized step: which sub-env, and how it went."""
+
+    env_index: int
+    result: EpisodeResult
+
+
+class VectorEnvRunner:
+    """Steps N copies of an env at once (gymnasium's vector API, same-step autoreset).
+
+    Each ``step`` acts on all N observations with one batched call, pushes N transitions with one
+    ``push_batch`` (row ``i`` is sub-env ``i``), and reports the episodes that ended. For an episode that
+    ended, the pushed ``next_obs`` is the real final observation, not the reset one.
+    """
+
+    def __init__(self, venv: gym.vector.VectorEnv, seed: int | None, record_trajectories: bool = False):
+        self.venv = venv
+        self.n = venv.num_envs
+        self._obs, _ = venv.reset(seed=seed)
+        if seed is not None:
+            venv.action_space.seed(seed)
+        self._returns = np.zeros(self.n)
+        self._lengths = np.zeros(self.n, dtype=np.int64)
+        self._starts = np.full(self.n, time.perf_counter())
+        self._steps: list[list[tuple]] | None = [[] for _ in range(self.n)] if record_trajectories else None
+
+    def step(self, act: Callable[[np.ndarray], np.ndarray], buffer: Buffer | None) -> list[FinishedEpisode]:
+        obs = self._obs
+        actions = act(obs)
+        next_obs, rewards, terminated, truncated, info = self.venv.step(actions)
+        done = terminated | truncated
+        real_next = next_obs
+        if done.any():
+            real_next = next_obs.copy()
+            for i in np.flatnonzero(done):
+                real_next[i] = info["final_obs"][i]
+        if buffer is not None:
+            buffer.push_batch(obs, actions, rewards, real_next, terminated, truncated)
+        self._returns += rewards
+        self._lengths += 1
+        if self._steps is not None:
+            for i in range(self.n):
+                self._steps[i].append((obs[i], actions[i], rewards[i], real_next[i], terminated[i], truncated[i]))
+        self._obs = next_obs
+        if not done.any():
+            return []
+        now = time.perf_counter()
+        finished = []
+        for i in np.flatnonzero(done):
+            trajectory = _trajectory(self._steps[i], float(self._returns[i])) if self._steps is not None else None
+            finished.append(FinishedEpisode(int(i), EpisodeResult(
+                float(self._returns[i]), int(self._lengths[i]), bool(terminated[i]), now - self._starts[i],
+                trajectory=trajectory,
+            )))
+            if self._steps is not None:
+                self._steps[i] = []
+            self._returns[i] = 0.0
+            self._lengths[i] = 0
+            self._starts[i] = now
+        return finished

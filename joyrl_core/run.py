@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
+import logging.handlers
 import os
 import random
 import sys
@@ -90,6 +92,16 @@ class RunContext:
         component = self.registry.get("env", self.config.general.env_name)
         return _build_env(component, self.config.env, render_mode)
 
+    def make_vector_env(self) -> gym.vector.VectorEnv:
+        """``env_cfg.n_envs`` copies of the env, each cut at ``max_step`` steps, autoresetting in the
+        same step (the final observation is in ``info["final_obs"]``)."""
+        component = self.registry.get("env", self.config.general.env_name)
+        make = functools.partial(_build_limited_env, component.factory, component.name, self.config.env,
+                                 self.config.general.max_step)
+        vector = self.config.vector
+        cls = gym.vector.AsyncVectorEnv if vector.vector_mode == "async" else gym.vector.SyncVectorEnv
+        return cls([make] * vector.n_envs, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+
     def make_agent(self, seed: int | None = None) -> Agent:
         component = self.registry.get("algorithm", self.config.general.algo_name)
         agent = component.factory(self.config.algo, self.env_spec, self.device, seed)
@@ -111,15 +123,24 @@ class RunContext:
 
 
 def _build_env(component: Any, env_cfg: Any, render_mode: str | None) -> gym.Env:
+    return _call_env_factory(component.factory, component.name, env_cfg, render_mode)
+
+
+def _call_env_factory(factory: Any, name: str, env_cfg: Any, render_mode: str | None) -> gym.Env:
     try:
-        env = component.factory(env_cfg, render_mode)
+        env = factory(env_cfg, render_mode)
     except JoyRLError:
         raise
     except Exception as exc:  # a third-party env's constructor can raise anything
-        raise EnvError(f"env plugin {component.name!r} failed to build the env: {type(exc).__name__}: {exc}") from exc
+        raise EnvError(f"env plugin {name!r} failed to build the env: {type(exc).__name__}: {exc}") from exc
     if not isinstance(env, gym.Env):
-        raise EnvError(f"env plugin {component.name!r} returned {type(env).__name__}, not a gymnasium.Env")
+        raise EnvError(f"env plugin {name!r} returned {type(env).__name__}, not a gymnasium.Env")
     return env
+
+
+def _build_limited_env(factory: Any, name: str, env_cfg: Any, max_step: int) -> gym.Env:
+    # Module-level (not a closure over the run) so async vector envs can pickle it to subprocesses.
+    return gym.wrappers.TimeLimit(_call_env_factory(factory, name, env_cfg, None), max_episode_steps=max_step)
 
 
 def _open_run_log(task: TaskPaths) -> logging.Logger:
@@ -128,14 +149,18 @@ def _open_run_log(task: TaskPaths) -> logging.Logger:
     log.propagate = False
     handler = logging.FileHandler(task.logs / "run.log", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    log.addHandler(handler)
+    # A line per episode flushed one by one costs more than a short episode's steps; buffer them.
+    log.addHandler(logging.handlers.MemoryHandler(200, flushLevel=logging.WARNING, target=handler))
     return log
 
 
 def _close_run_log(log: logging.Logger) -> None:
     for handler in list(log.handlers):
         handler.close()
+        if isinstance(handler, logging.handlers.MemoryHandler) and handler.target is not None:
+            handler.target.close()
         log.removeHandler(handler)
+    logging.Logger.manager.loggerDict.pop(log.name, None)
 
 
 def check_display(render_mode: str | None) -> None:

@@ -14,7 +14,7 @@ from joyrl_core.checkpoint import Counters, find_checkpoint, load_checkpoint, sa
 from joyrl_core.config import config_to_dict
 from joyrl_core.errors import CheckpointError
 from joyrl_core.records import EpisodeRecord, RunSummary
-from joyrl_core.rollout import EnvRunner, EpisodeResult
+from joyrl_core.rollout import EnvRunner, EpisodeResult, VectorEnvRunner
 from joyrl_core.run import RunContext
 from joyrl_core.trajectories import TrajectoryWriter
 from joyrl_core.video import FRAME_CAP, write_gif
@@ -49,7 +49,9 @@ class Trainer:
         self._metric_sums: dict[str, float] = {}
         self._metric_counts: dict[str, int] = {}
         self._last_saved_update = -1
+        self._next_save = run.config.general.model_save_fre
         self._start = time.perf_counter()
+        self._speed_mark = (self._start, 0)
         self._trajectories = TrajectoryWriter(run.task.results) if self.general.collect_traj else None
         self._render_mode = getattr(run.config.env, "render_mode", None)
         self._frames: list[np.ndarray] = []
@@ -119,16 +121,22 @@ class Trainer:
 
     # -- training ------------------------------------------------------------------------------
 
+    def _learn(self) -> None:
+        """After each (vectorized) env step: let the agent learn, and save when a save point is passed."""
+        metrics = self.agent.update(self.buffer, self.counters.env_steps)
+        if metrics is None:
+            return
+        for key, value in metrics.items():
+            self._metric_sums[key] = self._metric_sums.get(key, 0.0) + value
+            self._metric_counts[key] = self._metric_counts.get(key, 0) + 1
+        # An update may take several gradient steps, so compare rather than test divisibility.
+        if self.agent.update_steps >= self._next_save:
+            self._save_point()
+            self._next_save = (self.agent.update_steps // self.general.model_save_fre + 1) * self.general.model_save_fre
+
     def _on_step(self) -> None:
-        counters = self.counters
-        counters.env_steps += 1
-        metrics = self.agent.update(self.buffer, counters.env_steps)
-        if metrics is not None:
-            for key, value in metrics.items():
-                self._metric_sums[key] = self._metric_sums.get(key, 0.0) + value
-                self._metric_counts[key] = self._metric_counts.get(key, 0) + 1
-            if self.agent.update_steps % self.general.model_save_fre == 0:
-                self._save_point()
+        self.counters.env_steps += 1
+        self._learn()
 
     def _episode_metrics(self) -> dict[str, float]:
         metrics = {k: self._metric_sums[k] / self._metric_counts[k] for k in self._metric_sums}
@@ -136,43 +144,78 @@ class Trainer:
         self._metric_counts.clear()
         return metrics
 
-    def train(self) -> RunSummary:
-        general = self.general
-        if general.load_checkpoint:
-            self.counters = restore_agent(self.run, self.agent)
-        first_episode = self.counters.episodes
-        env = self.run.make_env("human" if getattr(self.run.config.env, "render_mode", None) == "human" else None)
-        runner = EnvRunner(env, self.run.seed_for("train"), general.max_step)
-        agent, counters = self.agent, self.counters
+    def _episode_done(self, result: EpisodeResult) -> None:
+        """Count, keep and log one finished training episode."""
+        counters = self.counters
+        counters.episodes += 1
+        self._keep(result)
+        exploration = dict(self.agent.exploration(counters.env_steps))
+        self.run.loggers.log_episode(EpisodeRecord(
+            "train", counters.episodes, counters.env_steps, result.reward, result.length, result.wall_time,
+            result.terminated, exploration,
+        ))
+        now = time.perf_counter()
+        mark_time, mark_steps = self._speed_mark
+        speed = (counters.env_steps - mark_steps) / max(now - mark_time, 1e-9)
+        self._speed_mark = (now, counters.env_steps)
+        metrics = {f"train/{k}": v for k, v in self._episode_metrics().items()}
+        metrics.update({f"train/{k}": v for k, v in exploration.items()})
+        metrics["time/steps_per_sec"] = speed
+        self.run.loggers.log_metrics(counters.env_steps, metrics)
+        self.run.log.info("episode %d: reward %.2f, length %d, env steps %d, %.0f steps/s",
+                          counters.episodes, result.reward, result.length, counters.env_steps, speed)
+        self.summary.last_rewards.append(result.reward)
 
-        def act(obs: np.ndarray) -> np.ndarray:
-            return agent.sample_action(obs, counters.env_steps)
+    def _episodes_left(self, first_episode: int) -> bool:
+        max_episode = self.general.max_episode
+        return max_episode < 0 or self.counters.episodes - first_episode < max_episode
 
+    def _act(self, obs: np.ndarray) -> np.ndarray:
+        return self.agent.sample_action(obs, self.counters.env_steps)
+
+    def _train_one_env(self, first_episode: int) -> None:
+        env = self.run.make_env("human" if self._render_mode == "human" else None)
+        runner = EnvRunner(env, self.run.seed_for("train"), self.general.max_step)
         try:
-            while general.max_episode < 0 or counters.episodes - first_episode < general.max_episode:
-                steps_before = counters.env_steps
-                result = runner.run_episode(act, self.buffer, self._on_step,
+            while self._episodes_left(first_episode):
+                result = runner.run_episode(self._act, self.buffer, self._on_step,
                                             record_trajectory=self._trajectories is not None)
-                counters.episodes += 1
-                self._keep(result)
-                exploration = dict(agent.exploration(counters.env_steps))
-                record = EpisodeRecord("train", counters.episodes, counters.env_steps, result.reward,
-                                       result.length, result.wall_time, result.terminated, exploration)
-                metrics = {f"train/{k}": v for k, v in self._episode_metrics().items()}
-                metrics.update({f"train/{k}": v for k, v in exploration.items()})
-                self.run.loggers.log_episode(record)
-                speed = (counters.env_steps - steps_before) / max(result.wall_time, 1e-9)
-                metrics["time/steps_per_sec"] = speed
-                self.run.loggers.log_metrics(counters.env_steps, metrics)
-                self.run.log.info("episode %d: reward %.2f, length %d, env steps %d, %.0f steps/s",
-                                  counters.episodes, result.reward, result.length, counters.env_steps, speed)
-                self.summary.last_rewards.append(result.reward)
+                self._episode_done(result)
+        finally:
+            env.close()
+
+    def _train_vector(self, first_episode: int) -> None:
+        venv = self.run.make_vector_env()
+        runner = VectorEnvRunner(venv, self.run.seed_for("train"), record_trajectories=self._trajectories is not None)
+        counters = self.counters
+        try:
+            while self._episodes_left(first_episode):
+                finished = runner.step(self._act, self.buffer)
+                counters.env_steps += runner.n
+                self._learn()
+                for episode in finished:
+                    if self._episodes_left(first_episode):
+                        self._episode_done(episode.result)
+        finally:
+            venv.close()
+
+    def train(self) -> RunSummary:
+        if self.general.load_checkpoint:
+            self.counters = restore_agent(self.run, self.agent)
+        counters = self.counters
+        fre = self.general.model_save_fre
+        self._next_save = (self.agent.update_steps // fre + 1) * fre
+        self._speed_mark = (time.perf_counter(), counters.env_steps)
+        try:
+            if self.run.config.vector.n_envs > 1:
+                self._train_vector(counters.episodes)
+            else:
+                self._train_one_env(counters.episodes)
         except KeyboardInterrupt:
             self.summary.interrupted = True
             self.run.log.warning("interrupted at episode %d, env step %d", counters.episodes, counters.env_steps)
         finally:
-            env.close()
-            counters.update_steps = agent.update_steps
+            counters.update_steps = self.agent.update_steps
             if counters.update_steps != self._last_saved_update:
                 self.save(str(counters.update_steps))
             self._close_outputs()
