@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import signal
 import sys
 from pathlib import Path
 
 import click
+import yaml
 
 from joyrl_core.errors import JoyRLError
 
@@ -39,6 +41,13 @@ class _JoyRLGroup(click.Group):
 @click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
 def main(debug: bool) -> None:
     """JoyRL: deep reinforcement learning from one YAML file, with plugins."""
+
+
+class _NoAliasDumper(yaml.SafeDumper):
+    """Shows a default that repeats one object (``[layer] * 2``) in full rather than as YAML anchors."""
+
+    def ignore_aliases(self, data):
+        return True
 
 
 def _raise_interrupt(signum, frame):
@@ -139,3 +148,52 @@ def plot(task_dirs: tuple[Path, ...], output: Path, show: bool) -> None:
     click.echo(f"wrote {png}")
     if show:
         show_figure(png)
+
+
+@main.command()
+@click.argument("name")
+@click.option("--kind", type=click.Choice(KIND_CHOICES), help="The kind, where NAME exists in several kinds.")
+def info(name: str, kind: str | None) -> None:
+    """Show a component's config keys with their types, defaults and help (e.g. `joyrl info DQN`)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from joyrl_core.config import GeneralConfig, VectorConfig, describe_options
+    from joyrl_core.errors import ComponentNotFoundError
+    from joyrl_core.plugins import load_registry
+
+    registry = load_registry()
+    if name in ("general_cfg", "general"):
+        found = []
+        sections = [("general_cfg", GeneralConfig)]
+        title = "general_cfg: the core's own keys"
+    else:
+        kinds = [kind] if kind else list(KIND_CHOICES)
+        found = [registry.components[k][name] for k in kinds if name in registry.components[k]]
+        if not found:
+            if kind:
+                registry.get(kind, name)  # raises with the installed names and an install hint
+            names = sorted({c.name for c in registry.all()})
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ComponentNotFoundError(f"no component named {name!r} is installed{hint} (installed: {', '.join(names)})")
+        component = found[0]
+        section = {"algorithm": "algo_cfg", "buffer": "algo_cfg", "env": "env_cfg"}.get(component.kind, "general_cfg")
+        sections = [(section, component.config_type)] if component.config_type else []
+        if component.kind == "env":
+            sections.append(("env_cfg (core keys, every env)", VectorConfig))
+        title = (f"{component.kind} {component.name} from {component.distribution} {component.version}: "
+                 f"{component.summary}")
+    console = Console()
+    console.print(title)
+    if len(found) > 1:
+        console.print(f"(also a {', '.join(c.kind for c in found[1:])} of this name: use --kind)")
+    if not sections:
+        console.print("no options")
+    for section, cls in sections:
+        table = Table("key", "type", "default", "meaning", title=section)
+        for row in describe_options(cls):
+            default = yaml.dump(row.default, Dumper=_NoAliasDumper, default_flow_style=True).strip()
+            default = default.removesuffix("...").strip()
+            table.add_row(row.key, row.type, default, row.help)
+        console.print(table)

@@ -117,6 +117,28 @@ class _Sources:
         return self.yaml_path or "defaults"
 
 
+@dataclass(frozen=True)
+class OptionInfo:
+    """One documented config key, as ``joyrl info`` and the docs show it."""
+
+    key: str
+    type: str
+    default: Any
+    help: str
+
+
+def describe_options(cls: type) -> list[OptionInfo]:
+    """The keys of config dataclass ``cls`` with their types, defaults and help texts."""
+    hints = typing.get_type_hints(cls)
+    rows = []
+    for f in dataclasses.fields(cls):
+        if f.name == "extra" and getattr(cls, "ACCEPTS_EXTRA_KEYS", False):
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        rows.append(OptionInfo(f.name, describe_type(hints[f.name]), default, f.metadata.get("help", "")))
+    return rows
+
+
 def describe_type(tp: Any) -> str:
     """A short human description of a type hint, for error messages and ``joyrl info``."""
     origin = typing.get_origin(tp)
