@@ -58,6 +58,9 @@ class GeneralConfig:
     seed: int = option(0, "random seed for python, numpy, torch and envs; 0 = unseeded", minimum=0)
     online_eval: bool = option(False, "evaluate greedily at every save point and keep the best model")
     online_eval_episode: int = option(10, "episodes per online evaluation", minimum=1)
+    eval_every_steps: int | None = option(
+        None, "with online_eval, evaluate every this many env steps instead of at each save point", minimum=1
+    )
     test_episode: int | None = option(None, "episodes in test mode; null = online_eval_episode", minimum=1)
     model_save_fre: int = option(500, "save a checkpoint every this many update steps", minimum=1)
     save_best_model: bool = option(True, "with online_eval, keep the best-scoring model as models/best")

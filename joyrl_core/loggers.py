@@ -120,7 +120,7 @@ class CsvLogger(Logger):
     """
 
     EPISODE_FIELDS = ("episode", "env_steps", "reward", "length", "wall_time", "terminated")
-    EVAL_FIELDS = ("env_steps", "mean_reward", "std_reward")
+    EVAL_FIELDS = ("env_steps", "mean_reward", "std_reward", "train_time")
 
     def __init__(self, run: RunContext):
         self._files: list[tuple[io.TextIOWrapper, Path]] = []
@@ -155,7 +155,8 @@ class CsvLogger(Logger):
         if self._evals is None:
             self._evals = self._open(self._eval_path, self.EVAL_FIELDS)
         self._evals.writerow(
-            [env_steps, f"{metrics['eval/mean_reward']:.6g}", f"{metrics.get('eval/std_reward', 0.0):.6g}"]
+            [env_steps, f"{metrics['eval/mean_reward']:.6g}", f"{metrics.get('eval/std_reward', 0.0):.6g}",
+             f"{metrics.get('time/train_time', 0.0):.3f}"]
         )
 
     def close(self) -> None:

@@ -21,7 +21,10 @@ class EpisodeRecord:
 
 @dataclass
 class RunSummary:
-    """What a backend's ``run()`` returns: the counters at the end and how the run ended."""
+    """What a backend's ``run()`` returns: the counters at the end and how the run ended.
+
+    ``wall_time`` includes ``eval_time``, the seconds spent in online evaluation.
+    """
 
     episodes: int = 0
     env_steps: int = 0
@@ -30,5 +33,6 @@ class RunSummary:
     interrupted: bool = False
     last_rewards: list[float] = field(default_factory=list)
     eval_mean_rewards: list[tuple[int, float]] = field(default_factory=list)
+    eval_time: float = 0.0
     best_eval_reward: float | None = None
     test_rewards: list[float] = field(default_factory=list)

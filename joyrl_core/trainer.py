@@ -5,6 +5,7 @@ The ``single`` backend runs it as is; other backends reuse its pieces (checkpoin
 
 from __future__ import annotations
 
+import math
 import time
 import numpy as np
 
@@ -50,6 +51,7 @@ class Trainer:
         self._metric_counts: dict[str, int] = {}
         self._last_saved_update = -1
         self._next_save = run.config.general.model_save_fre
+        self._next_eval = math.inf
         self._start = time.perf_counter()
         self._speed_mark = (self._start, 0)
         self._trajectories = TrajectoryWriter(run.task.results) if self.general.collect_traj else None
@@ -105,11 +107,18 @@ class Trainer:
         self.counters.update_steps = self.agent.update_steps
         self.save(str(self.counters.update_steps))
         self._last_saved_update = self.counters.update_steps
-        if not self.general.online_eval:
-            return
+        if self.general.online_eval and self.general.eval_every_steps is None:
+            self._online_eval()
+
+    def _online_eval(self) -> None:
+        """Evaluate greedily, log it, and keep the best model (and its GIF) when it improved.
+
+        Its wall time is kept apart, so ``train_time`` in evals.csv and the summary is learning alone.
+        """
+        start = time.perf_counter()
+        self.counters.update_steps = self.agent.update_steps
         mean, std, frames = self.evaluate(self.general.online_eval_episode)
         self.summary.eval_mean_rewards.append((self.counters.env_steps, mean))
-        self.run.loggers.log_metrics(self.counters.env_steps, {"eval/mean_reward": mean, "eval/std_reward": std})
         self.run.log.info("eval at %d env steps: mean %.2f std %.2f", self.counters.env_steps, mean, std)
         if self.best_eval is None or mean > self.best_eval:
             self.best_eval = mean
@@ -118,12 +127,22 @@ class Trainer:
             if frames:
                 # The GIF of a training run shows the best model so far playing greedily.
                 write_gif(frames, self.run.task.videos / "video.gif")
+        self.summary.eval_time += time.perf_counter() - start
+        train_time = time.perf_counter() - self._start - self.summary.eval_time
+        self.run.loggers.log_metrics(
+            self.counters.env_steps, {"eval/mean_reward": mean, "eval/std_reward": std, "time/train_time": train_time}
+        )
 
     # -- training ------------------------------------------------------------------------------
 
     def _learn(self) -> None:
-        """After each (vectorized) env step: let the agent learn, and save when a save point is passed."""
+        """After each (vectorized) env step: let the agent learn, save when a save point is passed,
+        and evaluate when ``eval_every_steps`` env steps have passed."""
         metrics = self.agent.update(self.buffer, self.counters.env_steps)
+        if self.counters.env_steps >= self._next_eval:
+            self._online_eval()
+            every = self.general.eval_every_steps
+            self._next_eval = (self.counters.env_steps // every + 1) * every
         if metrics is None:
             return
         for key, value in metrics.items():
@@ -205,6 +224,9 @@ class Trainer:
         counters = self.counters
         fre = self.general.model_save_fre
         self._next_save = (self.agent.update_steps // fre + 1) * fre
+        every = self.general.eval_every_steps
+        if self.general.online_eval and every is not None:
+            self._next_eval = (counters.env_steps // every + 1) * every
         self._speed_mark = (time.perf_counter(), counters.env_steps)
         try:
             if self.run.config.vector.n_envs > 1:
