@@ -52,7 +52,7 @@ class GeneralConfig:
     n_workers: int = option(1, "number of parallel workers (backends that support it)", minimum=1)
     load_checkpoint: bool = option(False, "start from a saved checkpoint (train: resume; test: required)")
     load_path: str | None = option(None, "task folder (under task_dir) or path holding the checkpoint")
-    load_model: str = option("latest", "which checkpoint of load_path: latest, best, or an update step")
+    load_model: str | int = option("latest", "which checkpoint of load_path: latest, best, or an update step")
     max_episode: int = option(100, "episodes to train; -1 runs until stopped (Ctrl-C)", minimum=-1)
     max_step: int = option(200, "max env steps per episode (the episode is truncated there)", minimum=1)
     seed: int = option(0, "random seed for python, numpy, torch and envs; 0 = unseeded", minimum=0)
@@ -83,6 +83,7 @@ class GeneralConfig:
                 "load_path: test mode and load_checkpoint need the task folder (or checkpoint file) to load, "
                 "e.g. --set general_cfg.load_path=Train_CartPole-v1_DQN_20260101-120000"
             )
+        self.load_model = str(self.load_model)  # an update step may come as a YAML number
         if self.load_model not in ("latest", "best") and not self.load_model.isdigit():
             raise ValueError(f"load_model: expected latest, best or an update step, got {self.load_model!r}")
 
@@ -289,7 +290,7 @@ def build_section(cls: type, raw: Mapping[str, Any], section: str, sources: _Sou
             f"{sources.of(section, key)}: {section}.{exc.path}: expected {exc.expected}, got {exc.value!r}"
         ) from None
     except _BadValue as exc:
-        key = exc.message.split(":")[0]
+        key = (exc.prefix or exc.message).split(":")[0].split(".")[0].split("[")[0]
         raise ConfigError(f"{sources.of(section, key)}: {section}.{exc.prefix}{exc.message}") from None
 
 
