@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import inspect
 import sys
 import tempfile
 import time
@@ -68,17 +67,11 @@ def raw_gym(n_steps: int, seed: int) -> tuple[float, float]:
     return n_steps / elapsed, n_steps / max(episodes, 1)
 
 
-def _accepts_truncated(method) -> bool:
-    """Whether this core's ``push``/``push_batch`` takes a ``truncated`` flag (newer cores do)."""
-    return "truncated" in inspect.signature(method).parameters
-
-
 def collect_transitions(n: int, seed: int) -> list[tuple]:
     """Real CartPole transitions, as the rollout hands them to ``Buffer.push``.
 
     obs/next_obs are the env's own float32 arrays, action an ``np.int64`` (``act(...)[0]``), reward a
-    Python float, terminated and truncated Python bools. ``truncated`` is dropped where the core's
-    ``push`` does not take it.
+    Python float, terminated and truncated Python bools.
     """
     env = gym.make(ENV_ID)
     rng = np.random.default_rng(seed)
@@ -92,8 +85,6 @@ def collect_transitions(n: int, seed: int) -> list[tuple]:
         if terminated or truncated:
             obs, _ = env.reset()
     env.close()
-    if not _accepts_truncated(ReplayQueue.push):
-        out = [t[:5] for t in out]
     return out
 
 
@@ -105,9 +96,8 @@ def as_arrays(transitions: list[tuple]) -> tuple[np.ndarray, ...]:
         np.asarray(columns[2], dtype=np.float32),
         np.stack(columns[3]),
         np.asarray(columns[4], dtype=np.float32),
+        np.asarray(columns[5], dtype=np.float32),
     ]
-    if len(columns) > 5 and _accepts_truncated(ReplayQueue.push_batch):
-        arrays.append(np.asarray(columns[5], dtype=np.float32))
     return tuple(arrays)
 
 
