@@ -8,6 +8,7 @@ crafted to run code on load is rejected instead of run.
 from __future__ import annotations
 
 import pickle
+import re
 import zipfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -51,11 +52,15 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
+    if not zipfile.is_zipfile(path) and not _looks_like_pickle(path):
+        raise CheckpointError(f"{path}: corrupt or truncated checkpoint (not a torch archive)")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path}: refused to load: the file holds more than plain data ({first})") from None
+        # Name what was blocked; never repeat torch's advice to load with weights_only=False.
+        blocked = re.search(r"GLOBAL (\S+)", str(exc))
+        what = f"it calls {blocked.group(1)}" if blocked else "it holds objects other than tensors and plain data"
+        raise CheckpointError(f"{path}: refused to load: {what}, and loading it could run code") from None
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as exc:
         raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({type(exc).__name__})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
@@ -65,6 +70,13 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
             f"{path}: checkpoint format version {payload.get('version')} is not supported (expected {FORMAT_VERSION})"
         )
     return payload
+
+
+def _looks_like_pickle(path: Path) -> bool:
+    """Legacy (non-zip) torch files are pickles: protocol 2 to 5 opcode first."""
+    with open(path, "rb") as fh:
+        head = fh.read(2)
+    return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
 
 
 def find_checkpoint(load_path: str, task_root: str | Path, which: str) -> Path:

@@ -29,7 +29,9 @@ def restore_agent(run: RunContext, agent: Agent) -> Counters:
     try:
         agent.load_state_dict(payload["agent"])
     except (ValueError, RuntimeError, KeyError) as exc:
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        # torch's message opens with a generic line; the mismatches themselves follow it.
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        detail = " ".join(lines[:3]) if lines else type(exc).__name__
         raise CheckpointError(f"{path}: does not match this run's algorithm config: {detail}") from None
     run.log.info("loaded checkpoint %s", path)
     return Counters(**payload["counters"])
@@ -49,7 +51,6 @@ class Trainer:
         self._eval_runner: EnvRunner | None = None
         self._metric_sums: dict[str, float] = {}
         self._metric_counts: dict[str, int] = {}
-        self._last_saved_update = -1
         self._next_save = run.config.general.model_save_fre
         self._next_eval = math.inf
         self._start = time.perf_counter()
@@ -106,7 +107,6 @@ class Trainer:
         """Every ``model_save_fre`` updates: a checkpoint, and with online eval the best model."""
         self.counters.update_steps = self.agent.update_steps
         self.save(str(self.counters.update_steps))
-        self._last_saved_update = self.counters.update_steps
         if self.general.online_eval and self.general.eval_every_steps is None:
             self._online_eval()
 
@@ -237,9 +237,10 @@ class Trainer:
             self.summary.interrupted = True
             self.run.log.warning("interrupted at episode %d, env step %d", counters.episodes, counters.env_steps)
         finally:
+            # Always written, even over a save point's file of the same update step: the episode
+            # counter may have moved on since.
             counters.update_steps = self.agent.update_steps
-            if counters.update_steps != self._last_saved_update:
-                self.save(str(counters.update_steps))
+            self.save(str(counters.update_steps))
             self._close_outputs()
         return self._finish()
 
