@@ -197,3 +197,19 @@ def info(name: str, kind: str | None) -> None:
             default = default.removesuffix("...").strip()
             table.add_row(row.key, row.type, default, row.help)
         console.print(table)
+
+
+@main.command("new-plugin")
+@click.argument("name")
+@click.option("--kind", required=True, type=click.Choice(["algo", "env", "buffer", "logger", "backend"]),
+              help="What the plugin provides.")
+@click.option("--dir", "dest", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              show_default=True, help="Folder to create the package in.")
+def new_plugin(name: str, kind: str, dest: Path) -> None:
+    """Write a ready plugin package joyrl-NAME: pyproject with the entry point, a working component,
+    a test that loads it through its entry point, and a README."""
+    from joyrl_core.scaffold import create_plugin
+
+    target = create_plugin(name, kind, dest)
+    click.echo(f"wrote {target}")
+    click.echo(f"next: pip install -e {target} && joyrl list-plugins && pytest {target / 'tests'}")

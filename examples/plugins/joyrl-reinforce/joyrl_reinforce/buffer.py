@@ -8,13 +8,15 @@ from joyrl_core import Batch, Buffer, ConfigError, EnvSpec
 
 
 class EpisodeBuffer(Buffer):
-    """Stores the transitions of one env stream in order and hands out the complete episodes.
+    """Stores transitions in arrival order and hands out the complete episodes, each one contiguous.
 
     An episode is complete once a transition with ``terminated`` or ``truncated`` set arrives (the
     rollout sets ``truncated`` on the last step of an episode cut by a time limit or ``max_step``).
-    :meth:`take_episodes` returns every complete episode as one :class:`joyrl_core.Batch`, in order, and
-    forgets them; the unfinished episode, if any, stays. ``sample`` draws uniformly from what is stored
-    without removing it, as the :class:`joyrl_core.Buffer` contract asks.
+    ``push`` is one env's step; ``push_batch`` of N rows is one step of N vectorized envs, row ``i``
+    from env ``i`` (the core's contract), so each row is kept with its env index. :meth:`take_episodes`
+    returns every complete episode as one :class:`joyrl_core.Batch`, env by env and in time order, and
+    forgets them; unfinished episodes stay. ``sample`` draws uniformly from what is stored without
+    removing it, as the :class:`joyrl_core.Buffer` contract asks.
     """
 
     def __init__(self, capacity: int, env_spec: EnvSpec, seed: int | None = None):
@@ -28,10 +30,11 @@ class EpisodeBuffer(Buffer):
         self._rewards = np.zeros(capacity, dtype=np.float32)
         self._terminated = np.zeros(capacity, dtype=np.float32)
         self._truncated = np.zeros(capacity, dtype=np.float32)
-        self._arrays = (self._obs, self._actions, self._rewards, self._next_obs, self._terminated, self._truncated)
-        self._size = 0  # transitions stored
-        self._complete = 0  # transitions [0, _complete) form whole episodes
-        self._episodes = 0  # whole episodes stored
+        self._env = np.zeros(capacity, dtype=np.int64)  # which vectorized env each row came from
+        self._arrays = (self._obs, self._actions, self._rewards, self._next_obs, self._terminated,
+                        self._truncated, self._env)
+        self._size = 0  # rows stored
+        self._episodes = 0  # complete episodes stored: rows with an end flag
         self._rng = np.random.default_rng(seed)
 
     def __len__(self) -> int:
@@ -48,7 +51,7 @@ class EpisodeBuffer(Buffer):
             raise ConfigError(
                 f"algo_cfg.buffer_size: the EPISODES buffer is full ({self.capacity} transitions, "
                 f"{self._episodes} complete episode(s) not yet taken); raise buffer_size to at least "
-                "episodes_per_update * general_cfg.max_step"
+                "episodes_per_update * general_cfg.max_step (times env_cfg.n_envs when vectorized)"
             )
         return start
 
@@ -60,24 +63,21 @@ class EpisodeBuffer(Buffer):
         self._next_obs[i] = next_obs
         self._terminated[i] = terminated
         self._truncated[i] = truncated
+        self._env[i] = 0
         self._size = i + 1
         if terminated or truncated:
-            self._complete = self._size
             self._episodes += 1
 
     def push_batch(self, obs, actions, rewards, next_obs, terminated, truncated=None) -> None:
-        """Store N consecutive transitions of one env stream (not interleaved across envs)."""
         n = len(rewards)
         if truncated is None:
             truncated = np.zeros(n, dtype=np.float32)
         start = self._make_room(n)
-        for array, values in zip(self._arrays, (obs, actions, rewards, next_obs, terminated, truncated)):
+        rows = (obs, actions, rewards, next_obs, terminated, truncated, np.arange(n))
+        for array, values in zip(self._arrays, rows):
             array[start : start + n] = values
         self._size = start + n
-        ends = np.flatnonzero(np.logical_or(np.asarray(terminated, dtype=bool), np.asarray(truncated, dtype=bool)))
-        if len(ends):
-            self._complete = start + int(ends[-1]) + 1
-            self._episodes += len(ends)
+        self._episodes += int(np.count_nonzero(np.logical_or(terminated, truncated)))
 
     def sample(self, batch_size: int) -> Batch:
         if self._size == 0:
@@ -85,17 +85,27 @@ class EpisodeBuffer(Buffer):
         return self._batch(self._rng.integers(0, self._size, size=batch_size))
 
     def take_episodes(self) -> Batch:
-        """Every complete episode, in order, as one batch; they are removed from the buffer.
+        """Every complete episode, each contiguous and in time order, as one batch; they are removed.
 
         Episode boundaries are the rows where ``terminated`` or ``truncated`` is 1.
         """
-        n = self._complete
-        batch = self._batch(np.arange(n))
-        rest = self._size - n
-        if rest:
-            for array in self._arrays:
-                array[:rest] = array[n : self._size]
-        self._size, self._complete, self._episodes = rest, 0, 0
+        n = self._size
+        ends = np.logical_or(self._terminated[:n] > 0, self._truncated[:n] > 0)
+        envs = self._env[:n]
+        taken = []
+        for env in np.unique(envs):
+            rows = np.flatnonzero(envs == env)
+            last_end = np.flatnonzero(ends[rows])
+            if len(last_end):
+                taken.append(rows[: last_end[-1] + 1])
+        idx = np.concatenate(taken) if taken else np.zeros(0, dtype=np.int64)
+        batch = self._batch(idx)
+        keep = np.ones(n, dtype=bool)
+        keep[idx] = False
+        rest = np.flatnonzero(keep)  # unfinished episodes, still in arrival order
+        for array in self._arrays:
+            array[: len(rest)] = array[rest]
+        self._size, self._episodes = len(rest), 0
         return batch
 
     def _batch(self, idx: np.ndarray) -> Batch:

@@ -154,6 +154,7 @@ class REINFORCEAgent(Agent):
         policy_loss = -(log_prob * advantages).mean() - cfg.entropy_coef * entropy
         self.policy_optimizer.zero_grad(set_to_none=True)
         policy_loss.backward()
+        self.sync_gradients(self.policy.parameters())  # a no-op unless a multi-learner backend hooks in
         if cfg.max_grad_norm > 0:
             nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
         self.policy_optimizer.step()
@@ -164,6 +165,7 @@ class REINFORCEAgent(Agent):
                 value_loss = (self.value(obs).squeeze(1) - returns).pow(2).mean()
                 self.value_optimizer.zero_grad(set_to_none=True)
                 value_loss.backward()
+                self.sync_gradients(self.value.parameters())
                 self.value_optimizer.step()
             metrics["value_loss"] = float(value_loss.item())
         self._updates += 1
