@@ -83,8 +83,8 @@ class Agent(abc.ABC):
     def state_dict(self) -> dict[str, Any]:
         """Everything a checkpoint needs: weights, optimizer state, schedules, counters.
 
-        Values are tensors, numpy arrays, numbers, strings, and lists/dicts of them, so the checkpoint
-        loads with ``torch.load(weights_only=True)``.
+        Values are tensors, numbers, strings, ``None``, and lists/dicts of them, so the checkpoint loads
+        with ``torch.load(weights_only=True)``; saving anything else (numpy arrays included) is an error.
         """
 
     @abc.abstractmethod

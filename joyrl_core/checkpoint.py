@@ -31,8 +31,33 @@ class Counters:
     update_steps: int = 0
 
 
+def _check_plain(value: Any, where: str) -> None:
+    """Refuse, at save time, what ``weights_only`` loading would refuse at resume time."""
+    import torch
+
+    if isinstance(value, (torch.Tensor, bool, int, float, str, type(None))):
+        return
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_plain(item, f"{where}[{i}]")
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, (str, int)):
+                raise CheckpointError(f"checkpoint key {where}[{key!r}]: keys must be strings or ints")
+            _check_plain(item, f"{where}[{key!r}]")
+        return
+    raise CheckpointError(
+        f"checkpoint value {where} is a {type(value).__module__}.{type(value).__name__}; a state_dict may hold "
+        "only tensors, numbers, strings, None and lists/dicts of them (convert numpy arrays with torch.as_tensor)"
+    )
+
+
 def save_checkpoint(path: Path, agent_state: Mapping[str, Any], counters: Counters, config: Mapping[str, Any],
                     extra: Mapping[str, Any] | None = None) -> None:
+    """Write a checkpoint atomically; a value ``torch.load(weights_only=True)`` could not read back is
+    a :class:`CheckpointError` now rather than at resume time."""
+    _check_plain(dict(agent_state), "agent")
     payload = {
         "format": FORMAT,
         "version": FORMAT_VERSION,

@@ -54,11 +54,13 @@ def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def _stop_on_signals() -> None:
+def _stop_on_signals() -> dict[int, object]:
     """Ctrl-C and SIGTERM end a run cleanly (final checkpoint, results), even when started in the
-    background by a shell that set SIGINT to be ignored."""
+    background by a shell that set SIGINT to be ignored. Returns the handlers to put back."""
+    previous = {signal.SIGINT: signal.getsignal(signal.SIGINT), signal.SIGTERM: signal.getsignal(signal.SIGTERM)}
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    return previous
 
 
 @main.command()
@@ -79,8 +81,12 @@ def run(config: Path | None, overrides: tuple[str, ...]) -> None:
 
     registry = load_registry()
     cfg = resolve_config(registry, config, overrides)
-    _stop_on_signals()
-    summary, task = start_run(cfg, registry)
+    previous = _stop_on_signals()
+    try:
+        summary, task = start_run(cfg, registry)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     lines = [f"task folder: {task.root}",
              f"{summary.episodes} episodes, {summary.env_steps} env steps, {summary.update_steps} updates "
              f"in {summary.wall_time:.1f} s"]

@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Literal
 
 import yaml
 
-from joyrl_core.errors import ConfigError
+from joyrl_core.errors import ComponentNotFoundError, ConfigError, PluginError
 
 SECTIONS = ("general_cfg", "algo_cfg", "env_cfg")
 
@@ -78,6 +78,9 @@ class GeneralConfig:
         )
         if not valid_device:
             raise ValueError(f"device: expected cpu, cuda, cuda:N or auto, got {self.device!r}")
+        duplicates = sorted({name for name in self.loggers if self.loggers.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"loggers: lists {', '.join(duplicates)} more than once")
         if (self.load_checkpoint or self.mode == "test") and not self.load_path:
             raise ValueError(
                 "load_path: test mode and load_checkpoint need the task folder (or checkpoint file) to load, "
@@ -98,13 +101,20 @@ class VectorConfig:
 
 @dataclass
 class RunConfig:
-    """A resolved config: the three sections as typed objects, plus where they came from."""
+    """A resolved config: the three sections as typed objects, plus where they came from.
+
+    ``buffer`` holds the buffer's own options (from ``algo_cfg``), ``vector`` the core's env keys,
+    ``backend`` and ``loggers`` (by name) the options of those components (from ``general_cfg``); each
+    is ``None`` for a component that declares no options.
+    """
 
     general: GeneralConfig
     algo: Any
     env: Any
     buffer: Any = None
     vector: VectorConfig = field(default_factory=VectorConfig)
+    backend: Any = None
+    loggers: dict[str, Any] = field(default_factory=dict)
     source: str = "defaults"
 
 
@@ -342,8 +352,10 @@ def parse_override(text: str) -> tuple[str, str, Any]:
 def resolve_config(registry: Any, yaml_path: str | Path | None = None, overrides: Sequence[str] = ()) -> RunConfig:
     """Layer Python defaults < YAML file < ``--set`` overrides and validate the result.
 
-    The algorithm, env and buffer sections are validated against the ``config_type`` of the components
-    that ``general_cfg`` (after layering) selects from ``registry``.
+    Each section is validated against the ``config_type`` of the components the layered config
+    selects: the algorithm's in ``algo_cfg`` (with the buffer's options beside it), the env's in
+    ``env_cfg`` (with the core's vector options), and in ``general_cfg`` the core's own keys plus the
+    options of the selected backend and loggers.
     """
     raw = read_yaml_file(yaml_path) if yaml_path is not None else {}
     raw = {section: dict(raw.get(section) or {}) for section in SECTIONS}
@@ -354,29 +366,66 @@ def resolve_config(registry: Any, yaml_path: str | Path | None = None, overrides
         overridden.add((section, key))
     sources = _Sources(str(yaml_path) if yaml_path is not None else None, overridden)
 
-    general = build_section(GeneralConfig, raw["general_cfg"], "general_cfg", sources)
-    algo_component = registry.get("algorithm", general.algo_name)
-    env_component = registry.get("env", general.env_name)
-    registry.get("backend", general.mp_backend)
-    for logger in general.loggers:
-        registry.get("logger", logger)
+    general_raw = raw["general_cfg"]
+    backend_name = _selected(general_raw, "mp_backend", GeneralConfig)
+    logger_names = _selected(general_raw, "loggers", GeneralConfig)
+    def lookup(kind: str, name: str, section: str, key: str) -> Any:
+        try:
+            return registry.get(kind, name)
+        except ComponentNotFoundError as exc:
+            raise ComponentNotFoundError(f"{sources.of(section, key)}: {section}.{key}: {exc}") from None
+
+    extensions: dict[str, Any] = {}
+    if isinstance(backend_name, str):
+        extensions[f"backend {backend_name}"] = lookup("backend", backend_name, "general_cfg", "mp_backend")
+    if isinstance(logger_names, list):
+        for name in logger_names:
+            if isinstance(name, str):
+                extensions[f"logger {name}"] = lookup("logger", name, "general_cfg", "loggers")
+    extension_cfgs = {
+        label: _split_section(component, general_raw, GeneralConfig, "general_cfg", sources)
+        for label, component in extensions.items()
+    }
+    general = build_section(GeneralConfig, general_raw, "general_cfg", sources)
+    algo_component = lookup("algorithm", general.algo_name, "general_cfg", "algo_name")
+    env_component = lookup("env", general.env_name, "general_cfg", "env_name")
 
     algo_raw = raw["algo_cfg"]
     buffer_cfg = None
-    buffer_type = algo_raw.get("buffer_type", _default_of(algo_component.config_type, "buffer_type"))
+    buffer_type = _selected(algo_raw, "buffer_type", algo_component.config_type)
     if isinstance(buffer_type, str):
-        buffer_component = registry.get("buffer", buffer_type)
-        if buffer_component.config_type is not None:
-            buffer_keys = {f.name for f in dataclasses.fields(buffer_component.config_type)}
-            buffer_raw = {k: algo_raw.pop(k) for k in list(algo_raw) if k in buffer_keys}
-            buffer_cfg = build_section(buffer_component.config_type, buffer_raw, "algo_cfg", sources)
+        buffer_component = lookup("buffer", buffer_type, "algo_cfg", "buffer_type")
+        buffer_cfg = _split_section(buffer_component, algo_raw, algo_component.config_type, "algo_cfg", sources)
     algo = _build_plugin_section(algo_component, algo_raw, "algo_cfg", sources)
     env_raw = raw["env_cfg"]
     vector_keys = {f.name for f in dataclasses.fields(VectorConfig)}
     vector = build_section(VectorConfig, {k: env_raw.pop(k) for k in list(env_raw) if k in vector_keys}, "env_cfg", sources)
     env = _build_plugin_section(env_component, env_raw, "env_cfg", sources)
-    return RunConfig(general=general, algo=algo, env=env, buffer=buffer_cfg, vector=vector,
-                     source=sources.yaml_path or "defaults")
+    return RunConfig(
+        general=general, algo=algo, env=env, buffer=buffer_cfg, vector=vector,
+        backend=extension_cfgs.get(f"backend {general.mp_backend}"),
+        loggers={name: extension_cfgs.get(f"logger {name}") for name in general.loggers},
+        source=sources.yaml_path or "defaults",
+    )
+
+
+def _selected(raw: Mapping[str, Any], key: str, cls: type | None) -> Any:
+    """The value ``key`` will have: the raw one, else the default (type checks come later)."""
+    return raw[key] if key in raw else _default_of(cls, key)
+
+
+def _split_section(component: Any, raw: dict[str, Any], host: type | None, section: str, sources: _Sources) -> Any:
+    """Take ``component``'s own options out of the ``raw`` section it shares with ``host``'s keys."""
+    if component.config_type is None:
+        return None
+    keys = {f.name for f in dataclasses.fields(component.config_type)}
+    clash = keys & {f.name for f in dataclasses.fields(host)} if host is not None else set()
+    if clash:
+        raise PluginError(
+            f"{component.kind} {component.name!r} ({component.distribution}) declares {section} options that "
+            f"already exist there: {', '.join(sorted(clash))}; its author must rename them"
+        )
+    return build_section(component.config_type, {k: raw.pop(k) for k in list(raw) if k in keys}, section, sources)
 
 
 def _default_of(cls: type | None, name: str) -> Any:
@@ -384,7 +433,9 @@ def _default_of(cls: type | None, name: str) -> Any:
         return None
     for f in dataclasses.fields(cls):
         if f.name == name:
-            return f.default if f.default is not dataclasses.MISSING else None
+            if f.default is not dataclasses.MISSING:
+                return f.default
+            return f.default_factory() if f.default_factory is not dataclasses.MISSING else None
     return None
 
 
@@ -415,7 +466,11 @@ def config_to_dict(cfg: RunConfig) -> dict[str, dict[str, Any]]:
     algo.update(section_to_dict(cfg.buffer))
     env = section_to_dict(cfg.env)
     env.update(section_to_dict(cfg.vector))
-    return {"general_cfg": section_to_dict(cfg.general), "algo_cfg": algo, "env_cfg": env}
+    general = section_to_dict(cfg.general)
+    general.update(section_to_dict(cfg.backend))
+    for logger_cfg in cfg.loggers.values():
+        general.update(section_to_dict(logger_cfg))
+    return {"general_cfg": general, "algo_cfg": algo, "env_cfg": env}
 
 
 def dump_config(cfg: RunConfig) -> str:

@@ -73,7 +73,8 @@ def register_backends(register):
     factory: ``factory(run) -> joyrl_core.Backend`` where ``run`` is the :class:`joyrl_core.RunContext`
     of the run (resolved config, task folder, component factories, loggers). Called once per run; the
     backend's ``run()`` then drives training or testing to the end and returns a
-    :class:`joyrl_core.RunSummary`.
+    :class:`joyrl_core.RunSummary`. A backend's ``config_type`` fields are ``general_cfg`` keys (beside
+    ``n_workers``); the built instance is ``run.config.backend``.
     """
 
 
@@ -83,5 +84,6 @@ def register_loggers(register):
 
     factory: ``factory(run) -> joyrl_core.Logger`` where ``run`` is the :class:`joyrl_core.RunContext`.
     Called once per run before the first episode; the logger's ``close()`` is called once at the end,
-    also when the run fails or is interrupted.
+    also when the run fails or is interrupted. A logger's ``config_type`` fields are ``general_cfg``
+    keys; the built instance is ``run.config.loggers[name]``.
     """

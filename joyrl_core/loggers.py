@@ -140,7 +140,7 @@ class CsvLogger(Logger):
         if record.mode == "eval":
             return
         self._episodes.writerow(
-            [record.episode, record.env_steps, f"{record.reward:.6g}", record.length,
+            [record.episode, record.env_steps, f"{record.reward:.10g}", record.length,
              f"{record.wall_time:.3f}", int(record.terminated)]
         )
         # Flushing about once a second lets `tail -f` follow the run without a write per short episode.
@@ -155,7 +155,7 @@ class CsvLogger(Logger):
         if self._evals is None:
             self._evals = self._open(self._eval_path, self.EVAL_FIELDS)
         self._evals.writerow(
-            [env_steps, f"{metrics['eval/mean_reward']:.6g}", f"{metrics.get('eval/std_reward', 0.0):.6g}",
+            [env_steps, f"{metrics['eval/mean_reward']:.10g}", f"{metrics.get('eval/std_reward', 0.0):.10g}",
              f"{metrics.get('time/train_time', 0.0):.3f}"]
         )
 

@@ -12,6 +12,7 @@ import dataclasses
 import difflib
 import importlib.metadata
 import os
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -115,9 +116,14 @@ def make_plugin_manager() -> pluggy.PluginManager:
     return pm
 
 
+def _normalize(name: str) -> str:
+    """Distribution names compare the PEP 503 way: ``joyrl_dqn`` is ``joyrl-dqn``."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def _disabled_plugins() -> set[str]:
     raw = os.environ.get(DISABLE_ENV_VAR, "")
-    return {name.strip() for name in raw.split(",") if name.strip()}
+    return {_normalize(name.strip()) for name in raw.split(",") if name.strip()}
 
 
 def _entry_points() -> Iterable[importlib.metadata.EntryPoint]:
@@ -139,7 +145,7 @@ def load_registry(extra_plugins: Iterable[tuple[str, object]] = ()) -> Registry:
     for ep in _entry_points():
         dist = ep.dist.name if ep.dist is not None else "<unknown>"
         version = ep.dist.version if ep.dist is not None else ""
-        if ep.name in disabled or dist in disabled:
+        if _normalize(ep.name) in disabled or _normalize(dist) in disabled:
             continue
         candidates.append((ep.name, dist, version, ep.load))
     for name, obj in extra_plugins:

@@ -104,7 +104,14 @@ class RunContext:
 
     def make_agent(self, seed: int | None = None) -> Agent:
         component = self.registry.get("algorithm", self.config.general.algo_name)
-        agent = component.factory(self.config.algo, self.env_spec, self.device, seed)
+        try:
+            agent = component.factory(self.config.algo, self.env_spec, self.device, seed)
+        except JoyRLError:
+            raise
+        except (ValueError, TypeError) as exc:  # the plugin's way of saying the config or env does not fit
+            raise JoyRLError(
+                f"algorithm {component.name!r} cannot run on env {self.env_spec.env_id!r}: {exc}"
+            ) from exc
         if not isinstance(agent, Agent):
             raise JoyRLError(
                 f"algorithm {component.name!r} ({component.distribution}) built {type(agent).__name__}, "

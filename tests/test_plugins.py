@@ -1,0 +1,350 @@
+"""Plugin discovery through real entry points, broken and clashing plugins, and the hook contract."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import inspect
+import json
+
+import gymnasium as gym
+import pytest
+
+import joyrl_core
+from joyrl_core import hookspecs
+from joyrl_core.errors import ComponentNotFoundError, DuplicateComponentError
+from joyrl_core.plugins import DISABLE_ENV_VAR, ENTRY_POINT_GROUP, KINDS, Registry
+
+from conftest import quick_overrides, read_episodes
+
+CORE_BUILTINS = {
+    "algorithm": {"RANDOM"},
+    "buffer": {"REPLAY_QUE"},
+    "env": {"gym"},
+    "backend": {"single"},
+    "logger": {"console", "csv"},
+}
+
+BROKEN_MODULE = """
+raise RuntimeError("boom: broken_pkg cannot be imported")
+"""
+
+DUPLICATE_DQN_MODULE = """
+from joyrl_core import hookimpl
+
+
+def make(config, env_spec, device, seed):
+    raise AssertionError("never built")
+
+
+@hookimpl
+def register_algorithms(register):
+    register("DQN", make, None, "a second DQN")
+"""
+
+MISSPELLED_HOOK_MODULE = """
+from joyrl_core import hookimpl
+
+
+def make(config, env_spec, device, seed):
+    raise AssertionError("never built")
+
+
+@hookimpl
+def register_algorithm(register):  # missing the final "s"
+    register("TYPO_ALGO", make, None, "registered through a hook that does not exist")
+
+
+@hookimpl
+def register_buffers(register):
+    register("TYPO_BUFFER", make, None, "from the same broken plugin")
+"""
+
+
+# -- discovery ----------------------------------------------------------------------------------
+
+
+def test_entry_points_of_installed_distributions():
+    by_name = {ep.name: ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+    assert by_name["core"].value == "joyrl_core.builtins"
+    assert by_name["core"].dist.name == "joyrl-core"
+    assert by_name["dqn"].dist.name == "joyrl-dqn"
+    assert by_name["testplugin"].dist.name == "joyrl-testplugin"
+    assert by_name["testplugin"].value == "joyrl_testplugin.plugin"
+
+
+def test_components_come_with_their_distribution(registry):
+    assert registry.broken == []
+    for kind, names in CORE_BUILTINS.items():
+        for name in names:
+            component = registry.get(kind, name)
+            assert (component.distribution, component.plugin) == ("joyrl-core", "core")
+            assert component.version == joyrl_core.__version__
+            assert component.summary
+
+    dqn = registry.get("algorithm", "DQN")
+    assert (dqn.distribution, dqn.plugin, dqn.version) == ("joyrl-dqn", "dqn", "0.1.0")
+    from joyrl_dqn import DQNConfig
+
+    assert dqn.config_type is DQNConfig
+
+    from joyrl_testplugin import ConstantConfig, JsonlLogger
+
+    jsonl = registry.get("logger", "jsonl")
+    assert (jsonl.distribution, jsonl.plugin, jsonl.version) == ("joyrl-testplugin", "testplugin", "0.1.0")
+    assert jsonl.factory is JsonlLogger
+    constant = registry.get("algorithm", "CONSTANT")
+    assert constant.distribution == "joyrl-testplugin"
+    assert constant.config_type is ConstantConfig
+    assert [f.name for f in dataclasses.fields(ConstantConfig)] == ["action"]
+    assert dataclasses.fields(ConstantConfig)[0].metadata == {"help": "the action always taken", "min": 0}
+
+    assert {"CONSTANT", "DQN", "RANDOM"} <= set(registry.names("algorithm"))
+    assert {"console", "csv", "jsonl"} <= set(registry.names("logger"))
+
+
+def test_outside_plugin_components_drive_a_run(registry, task_root):
+    """CONSTANT (always action 0) on CartPole with the testplugin's jsonl logger beside csv."""
+    cfg = joyrl_core.resolve_config(
+        registry, None,
+        [*quick_overrides(task_root, algo_name="CONSTANT", max_episode=3, seed=5, loggers="[csv, jsonl]"),
+         "algo_cfg.action=0"],
+    )
+    summary, task = joyrl_core.start_run(cfg, registry)
+
+    events = [json.loads(line) for line in (task.logs / "events.jsonl").read_text().splitlines()]
+    episodes = [e for e in events if e["event"] == "episode"]
+    metrics = [e for e in events if e["event"] == "metrics"]
+    assert [e["episode"] for e in episodes] == [1, 2, 3]
+    assert len(metrics) == 3
+    rows = read_episodes(task.root)
+    assert [float(r["reward"]) for r in rows] == [e["reward"] for e in episodes]
+    for e in episodes:
+        # Pushing the cart left every step topples the pole within a few steps.
+        assert e["mode"] == "train" and e["terminated"] is True
+        assert 5 <= e["length"] <= 15 and e["reward"] == e["length"]
+    assert metrics[-1]["env_steps"] == summary.env_steps == sum(e["length"] for e in episodes)
+    assert summary.update_steps == 0
+
+
+def test_constant_action_option_is_honoured(registry, task_root):
+    """``algo_cfg.action`` reaches the agent: every action taken is the configured one."""
+    from joyrl_core import EnvRunner, ReplayQueue
+
+    spec = joyrl_core.EnvSpec.from_env(gym.make("CartPole-v1"), "CartPole-v1")
+    for action in (0, 1):
+        cfg = joyrl_core.resolve_config(
+            registry, None, [*quick_overrides(task_root, algo_name="CONSTANT"), f"algo_cfg.action={action}"]
+        )
+        agent = registry.get("algorithm", "CONSTANT").factory(cfg.algo, spec, "cpu", None)
+        buffer = ReplayQueue(100, spec, seed=0)
+        EnvRunner(gym.make("CartPole-v1"), 0, 50).run_episode(agent.predict_action, buffer)
+        assert set(buffer.sample(200).actions.tolist()) == {action}
+
+
+# -- broken, clashing and disabled plugins -------------------------------------------------------
+
+
+def test_plugin_that_fails_to_import_is_reported_and_others_load(make_distribution):
+    make_distribution("broken-dist", "broken_pkg", BROKEN_MODULE, entry_point="broken")
+
+    registry = joyrl_core.load_registry()
+
+    assert [(b.name, b.distribution) for b in registry.broken] == [("broken", "broken-dist")]
+    assert registry.broken[0].error == "RuntimeError: boom: broken_pkg cannot be imported"
+    assert registry.get("algorithm", "DQN").distribution == "joyrl-dqn"
+    assert registry.get("logger", "jsonl").distribution == "joyrl-testplugin"
+    assert registry.get("backend", "single").distribution == "joyrl-core"
+    # A run that does not need the broken plugin resolves; one that misses a name hears about it.
+    joyrl_core.resolve_config(registry, None, ["general_cfg.max_episode=1"])
+    with pytest.raises(ComponentNotFoundError) as info:
+        registry.get("algorithm", "PPO")
+    assert "plugin 'broken' (broken-dist) failed to load: RuntimeError: boom" in str(info.value)
+
+
+def test_duplicate_name_names_both_distributions(make_distribution):
+    make_distribution("dup-dqn", "dup_dqn_plugin", DUPLICATE_DQN_MODULE)
+
+    with pytest.raises(DuplicateComponentError) as info:
+        joyrl_core.load_registry()
+
+    message = str(info.value)
+    assert "algorithm 'DQN' is registered twice" in message
+    assert "by joyrl-dqn (plugin 'dqn')" in message
+    assert "by dup-dqn (plugin 'dup_dqn_plugin')" in message
+    assert DISABLE_ENV_VAR in message
+
+
+def test_duplicate_resolved_by_disabling_one(make_distribution, monkeypatch):
+    make_distribution("dup-dqn", "dup_dqn_plugin", DUPLICATE_DQN_MODULE)
+    monkeypatch.setenv(DISABLE_ENV_VAR, "dup-dqn")
+
+    registry = joyrl_core.load_registry()
+
+    assert registry.get("algorithm", "DQN").distribution == "joyrl-dqn"
+    assert registry.broken == []
+
+
+def test_misspelled_hook_is_reported_by_check_pending(make_distribution):
+    make_distribution("typo-dist", "typo_plugin", MISSPELLED_HOOK_MODULE, entry_point="typo")
+
+    registry = joyrl_core.load_registry()
+
+    assert [(b.name, b.distribution) for b in registry.broken] == [("typo", "typo-dist")]
+    assert "register_algorithm" in registry.broken[0].error
+    assert "unknown hook" in registry.broken[0].error
+    # The broken plugin contributes nothing, not even through its correctly named hook ...
+    assert "TYPO_ALGO" not in registry.names("algorithm")
+    assert "TYPO_BUFFER" not in registry.names("buffer")
+    # ... and the plugins loaded after it are not blamed for it.
+    assert {"DQN", "CONSTANT", "RANDOM"} <= set(registry.names("algorithm"))
+    assert "REPLAY_QUE" in registry.names("buffer")
+
+
+def test_hook_body_that_raises_is_reported(make_distribution):
+    make_distribution("raising-dist", "raising_plugin", """
+        from joyrl_core import hookimpl
+
+        @hookimpl
+        def register_envs(register):
+            raise KeyError("no such thing")
+    """)
+    registry = joyrl_core.load_registry()
+    assert [(b.name, b.distribution) for b in registry.broken] == [("raising_plugin", "raising-dist")]
+    assert registry.broken[0].error == "register_envs raised KeyError: 'no such thing'"
+    assert "gym" in registry.names("env")
+
+
+@pytest.mark.parametrize(
+    "bad_call, expected",
+    [
+        ('register("", make, None, "x")', "logger names must be non-empty strings"),
+        ('register("bad", 42, None, "x")', "logger 'bad': factory 42 is not callable"),
+        ('register("bad", make, dict, "x")', "logger 'bad': config_type must be a dataclass type"),
+    ],
+)
+def test_invalid_registration_is_reported(make_distribution, bad_call, expected):
+    make_distribution("invalid-dist", "invalid_plugin", f"""
+        from joyrl_core import hookimpl
+
+        def make(run):
+            raise AssertionError("never built")
+
+        @hookimpl
+        def register_loggers(register):
+            {bad_call}
+    """)
+    registry = joyrl_core.load_registry()
+    assert [b.name for b in registry.broken] == ["invalid_plugin"]
+    assert expected in registry.broken[0].error
+    assert "bad" not in registry.names("logger")
+
+
+def test_same_entry_point_name_twice_is_reported(make_distribution):
+    make_distribution("other-dqn", "other_dqn_plugin", "", entry_point="dqn")
+
+    registry = joyrl_core.load_registry()
+
+    assert len(registry.broken) == 1
+    broken = registry.broken[0]
+    assert broken.name == "dqn"
+    other = {"joyrl-dqn": "other-dqn", "other-dqn": "joyrl-dqn"}[broken.distribution]
+    assert broken.error == f"a plugin named 'dqn' is already loaded from {other}"
+
+
+@pytest.mark.parametrize("value", ["testplugin", "joyrl-testplugin", " dqn , testplugin "])
+def test_disable_plugins_by_entry_point_or_distribution(monkeypatch, value):
+    monkeypatch.setenv(DISABLE_ENV_VAR, value)
+
+    registry = joyrl_core.load_registry()
+
+    assert "CONSTANT" not in registry.names("algorithm")
+    assert "jsonl" not in registry.names("logger")
+    assert registry.broken == []
+    assert "RANDOM" in registry.names("algorithm")
+    assert ("DQN" in registry.names("algorithm")) == ("dqn" not in value)
+
+
+def test_missing_component_lists_installed_and_says_what_to_install(monkeypatch):
+    monkeypatch.setenv(DISABLE_ENV_VAR, "dqn")
+    registry = joyrl_core.load_registry()
+
+    with pytest.raises(ComponentNotFoundError) as info:
+        registry.get("algorithm", "DQN")
+    message = str(info.value)
+    assert message.startswith("no algorithm named 'DQN' is installed (installed: ")
+    for name in registry.names("algorithm"):
+        assert name in message
+    assert "CONSTANT" in message and "RANDOM" in message
+    assert message.endswith("install it with: pip install joyrl-dqn")
+
+    # The default config selects DQN, so resolving it fails the same way.
+    with pytest.raises(ComponentNotFoundError, match="pip install joyrl-dqn"):
+        joyrl_core.resolve_config(registry, None, [])
+
+
+def test_missing_component_suggests_close_name(registry):
+    with pytest.raises(ComponentNotFoundError) as info:
+        registry.get("buffer", "REPLAY_QUEUE")
+    assert "did you mean 'REPLAY_QUE'?" in str(info.value)
+    assert "pip install" not in str(info.value)
+
+
+# -- the hook contract ---------------------------------------------------------------------------
+
+
+def _hookspecs() -> dict[str, object]:
+    marker = f"{hookspecs.PROJECT_NAME}_spec"
+    return {name: obj for name, obj in vars(hookspecs).items() if inspect.isfunction(obj) and hasattr(obj, marker)}
+
+
+# What each kind's factory must build, as the hook docstrings say.
+FACTORY_PRODUCTS = {
+    "algorithm": joyrl_core.Agent,
+    "buffer": joyrl_core.Buffer,
+    "env": gym.Env,
+    "backend": joyrl_core.Backend,
+    "logger": joyrl_core.Logger,
+}
+
+
+def test_every_hookspec_is_documented_and_known():
+    specs = _hookspecs()
+    assert set(specs) == set(KINDS), "every hook spec registers one kind of component"
+    assert set(FACTORY_PRODUCTS) == set(KINDS.values()), "a new kind needs a line in FACTORY_PRODUCTS"
+    for name, spec in specs.items():
+        doc = inspect.getdoc(spec)
+        assert doc, f"hook spec {name} has no docstring"
+        assert "factory" in doc and "Called" in doc, f"{name}: say what the factory takes and when it is called"
+        assert list(inspect.signature(spec).parameters) == ["register"]
+
+
+def test_every_hookspec_is_exercised_by_a_real_run(registry, task_root):
+    """Each kind's factory is called by a run and builds what its hook's docstring promises."""
+    calls: dict[str, list[object]] = {kind: [] for kind in KINDS.values()}
+
+    def recording(component):
+        def factory(*args, **kwargs):
+            product = component.factory(*args, **kwargs)
+            calls[component.kind].append(product)
+            return product
+
+        return dataclasses.replace(component, factory=factory)
+
+    watched = Registry(
+        components={kind: {n: recording(c) for n, c in by_name.items()} for kind, by_name in registry.components.items()}
+    )
+    cfg = joyrl_core.resolve_config(
+        watched, None,
+        [*quick_overrides(task_root, max_episode=2, max_step=30, seed=1, loggers="[csv, jsonl]"),
+         "algo_cfg.batch_size=8"],
+    )
+    summary, _ = joyrl_core.start_run(cfg, watched)
+
+    assert summary.update_steps > 0
+    for spec_name, kind in KINDS.items():
+        assert calls[kind], f"{spec_name}: no {kind} factory was called by the run"
+        for product in calls[kind]:
+            assert isinstance(product, FACTORY_PRODUCTS[kind]), f"{kind} factory built {type(product).__name__}"
+    assert [type(p).__name__ for p in calls["logger"]] == ["CsvLogger", "JsonlLogger"]
+    assert len(calls["backend"]) == 1
