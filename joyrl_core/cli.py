@@ -162,6 +162,7 @@ def plot(task_dirs: tuple[Path, ...], output: Path, show: bool) -> None:
 def info(name: str, kind: str | None) -> None:
     """Show a component's config keys with their types, defaults and help (e.g. `joyrl info DQN`)."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from joyrl_core.config import GeneralConfig, VectorConfig, describe_options
@@ -201,7 +202,7 @@ def info(name: str, kind: str | None) -> None:
         for row in describe_options(cls):
             default = yaml.dump(row.default, Dumper=_NoAliasDumper, default_flow_style=True).strip()
             default = default.removesuffix("...").strip()
-            table.add_row(row.key, row.type, default, row.help)
+            table.add_row(*(escape(text) for text in (row.key, row.type, default, row.help)))
         console.print(table)
 
 

@@ -29,11 +29,13 @@ from joyrl_core.errors import ComponentNotFoundError, ConfigError, PluginError
 SECTIONS = ("general_cfg", "algo_cfg", "env_cfg")
 
 
-def option(default: Any, help: str, *, minimum: float | None = None) -> Any:
-    """A config field with a default, a help text (shown by the docs and ``joyrl info``) and a bound."""
+def option(default: Any, help: str, *, minimum: float | None = None, maximum: float | None = None) -> Any:
+    """A config field with a default, a help text (shown by the docs and ``joyrl info``) and bounds."""
     metadata: dict[str, Any] = {"help": help}
     if minimum is not None:
         metadata["min"] = minimum
+    if maximum is not None:
+        metadata["max"] = maximum
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: copy.deepcopy(default), metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -259,9 +261,12 @@ def _build(cls: type, raw: Mapping[str, Any], prefix: str) -> Any:
         if value is None and not _admits_none(hints[key]):
             continue
         coerced = _coerce(value, hints[key], prefix + key)
-        minimum = f.metadata.get("min")
-        if minimum is not None and isinstance(coerced, (int, float)) and coerced < minimum:
-            raise _Invalid(prefix + key, f"a value >= {minimum}", value)
+        minimum, maximum = f.metadata.get("min"), f.metadata.get("max")
+        if isinstance(coerced, (int, float)) and not isinstance(coerced, bool):
+            if minimum is not None and coerced < minimum:
+                raise _Invalid(prefix + key, f"a value >= {minimum}", value)
+            if maximum is not None and coerced > maximum:
+                raise _Invalid(prefix + key, f"a value <= {maximum}", value)
         kwargs[key] = coerced
     if accepts_extra:
         kwargs["extra"] = extra

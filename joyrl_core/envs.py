@@ -23,7 +23,8 @@ class GymEnvConfig(ExtraKeys):
 
 def make_gym_env(config: GymEnvConfig, render_mode: str | None) -> gym.Env:
     registered = gym.envs.registry
-    if config.id not in registered:
+    # "module:Id" imports the module (which registers the id) inside gymnasium.make.
+    if ":" not in config.id and config.id not in registered:
         close = difflib.get_close_matches(config.id, list(registered), n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise EnvError(f"env_cfg.id: unknown gymnasium env id {config.id!r}{hint}")
@@ -33,5 +34,5 @@ def make_gym_env(config: GymEnvConfig, render_mode: str | None) -> gym.Env:
         raise EnvError(f"env_cfg: gymnasium.make({config.id!r}) rejected the extra keys {sorted(config.extra)}: {exc}") from None
     except gym.error.DependencyNotInstalled as exc:
         raise EnvError(f"env {config.id!r} needs an extra package: {exc}") from None
-    except gym.error.Error as exc:
+    except (gym.error.Error, ModuleNotFoundError) as exc:
         raise EnvError(f"env {config.id!r} could not be created: {exc}") from None

@@ -65,8 +65,10 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def env_id_of(config: RunConfig) -> str:
-    return str(getattr(config.env, "id", None) or config.general.env_name)
+def env_id_of(config: RunConfig, env: gym.Env | None = None) -> str:
+    """The env's name for folders and titles: its gymnasium id where it has one, else the config's."""
+    spec_id = getattr(getattr(env, "spec", None), "id", None)
+    return str(spec_id or getattr(config.env, "id", None) or config.general.env_name)
 
 
 @dataclass
@@ -80,6 +82,7 @@ class RunContext:
     device: str
     log: logging.Logger
     loggers: LoggerGroup = field(default_factory=LoggerGroup)
+    render_fps: int = 30
 
     def seed_for(self, role: str, index: int = 0) -> int | None:
         """A distinct, reproducible seed per env or component role (train, eval, test, worker N)."""
@@ -181,7 +184,7 @@ def check_display(render_mode: str | None) -> None:
         )
 
 
-def _write_outputs(config: RunConfig, task: TaskPaths, summary: RunSummary, log: logging.Logger) -> None:
+def _write_outputs(config: RunConfig, task: TaskPaths, summary: RunSummary, log: logging.Logger, env_id: str) -> None:
     """After the loggers closed their files: the summary, and the reward figure when asked."""
     atomic_write_text(task.results / "summary.json", json.dumps(summary_to_dict(summary), indent=2) + "\n")
     general = config.general
@@ -194,7 +197,7 @@ def _write_outputs(config: RunConfig, task: TaskPaths, summary: RunSummary, log:
     from joyrl_core.plots import plot_rewards, show_figure
 
     png = plot_rewards(episodes_csv, task.results / "rewards.png", task.results / "evals.csv",
-                       title=f"{general.algo_name} on {env_id_of(config)}")
+                       title=f"{general.algo_name} on {env_id}")
     if general.show_fig:
         show_figure(png)
 
@@ -222,7 +225,9 @@ def start_run(config: RunConfig, registry: Registry, logger_overrides: Sequence[
     env_component = registry.get("env", general.env_name)
     probe = _build_env(env_component, config.env, None)
     try:
-        env_spec = EnvSpec.from_env(probe, env_id_of(config))
+        env_id = env_id_of(config, probe)
+        env_spec = EnvSpec.from_env(probe, env_id)
+        render_fps = int(probe.metadata.get("render_fps") or 30)
     finally:
         probe.close()
 
@@ -230,10 +235,11 @@ def start_run(config: RunConfig, registry: Registry, logger_overrides: Sequence[
         # Fail on a wrong load_path before a task folder is made for a run that cannot start.
         find_checkpoint(general.load_path, general.task_dir, general.load_model)
 
-    task = create_task_dir(general.task_dir, general.mode, env_id_of(config), general.algo_name)
+    task = create_task_dir(general.task_dir, general.mode, env_id, general.algo_name)
     atomic_write_text(task.config_file, dump_config(config))
     log = _open_run_log(task)
-    run = RunContext(config=config, registry=registry, task=task, env_spec=env_spec, device=device, log=log)
+    run = RunContext(config=config, registry=registry, task=task, env_spec=env_spec, device=device, log=log,
+                     render_fps=render_fps)
     log.info("task folder %s; config from %s; device %s", task.root, config.source, device)
     try:
         if logger_overrides is not None:
@@ -244,7 +250,7 @@ def start_run(config: RunConfig, registry: Registry, logger_overrides: Sequence[
         backend = registry.get("backend", general.mp_backend).factory(run)
         summary = backend.run()
         run.loggers.close()
-        _write_outputs(config, task, summary, log)
+        _write_outputs(config, task, summary, log, env_id)
         log.info(
             "finished: %d episodes, %d env steps, %d update steps in %.1f s%s",
             summary.episodes, summary.env_steps, summary.update_steps, summary.wall_time,

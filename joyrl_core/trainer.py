@@ -126,7 +126,7 @@ class Trainer:
                 self.save("best")
             if frames:
                 # The GIF of a training run shows the best model so far playing greedily.
-                write_gif(frames, self.run.task.videos / "video.gif")
+                write_gif(frames, self.run.task.videos / "video.gif", fps=self.run.render_fps)
         self.summary.eval_time += time.perf_counter() - start
         train_time = time.perf_counter() - self._start - self.summary.eval_time
         self.run.loggers.log_metrics(
@@ -272,7 +272,7 @@ class Trainer:
         finally:
             env.close()
             if self._frames:
-                write_gif(self._frames, self.run.task.videos / "video.gif")
+                write_gif(self._frames, self.run.task.videos / "video.gif", fps=self.run.render_fps)
             self._close_outputs()
         if self.summary.test_rewards:
             rewards = self.summary.test_rewards
