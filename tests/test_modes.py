@@ -411,17 +411,17 @@ def test_sigint_saves_a_final_checkpoint_and_complete_results(tmp_path):
 # -- 5. render to a GIF ------------------------------------------------------------------------------
 
 
-def _gif_frames(path: Path) -> tuple[int, int, tuple[int, int]]:
-    """(frames imageio reads, frames the durations add up to at 30 fps, frame height x width)."""
+def _gif_frames(path: Path, fps: int) -> tuple[int, int, tuple[int, int]]:
+    """(frames imageio reads, frames the durations add up to at the env's fps, frame height x width)."""
     import imageio.v3 as iio
     from PIL import Image, ImageSequence
 
     frames = iio.imread(path, index=None)
     with Image.open(path) as image:
         assert image.format == "GIF" and image.n_frames == frames.shape[0]
-        # Pillow merges identical consecutive frames into one longer frame (33.3 ms per recorded frame,
+        # Pillow merges identical consecutive frames into one longer frame (1/fps s per recorded frame,
         # stored in 10 ms steps), so the durations still count every recorded frame.
-        recorded = sum(round(frame.info["duration"] * 30 / 1000) for frame in ImageSequence.Iterator(image))
+        recorded = sum(round(frame.info["duration"] * fps / 1000) for frame in ImageSequence.Iterator(image))
     return frames.shape[0], recorded, frames.shape[1:3]
 
 
@@ -443,7 +443,7 @@ def test_rgb_array_test_run_writes_every_frame_to_a_gif(tmp_path):
     task = task_of(result)
     episodes = read_csv(task / "results" / "episodes.csv")
     assert [int(r["length"]) for r in episodes] == [20, 20, 20]
-    n_frames, recorded, shape = _gif_frames(task / "videos" / "video.gif")
+    n_frames, recorded, shape = _gif_frames(task / "videos" / "video.gif", fps=15)  # Acrobot's render_fps
     assert n_frames == recorded == _expected_frames(episodes) == 63
     assert shape == (500, 500)
 
@@ -456,7 +456,7 @@ def test_rgb_array_test_run_of_a_dqn_checkpoint(trained_copy):
     task = task_of(result)
     episodes = read_csv(task / "results" / "episodes.csv")
     assert len(episodes) == 3
-    n_frames, recorded, shape = _gif_frames(task / "videos" / "video.gif")
+    n_frames, recorded, shape = _gif_frames(task / "videos" / "video.gif", fps=50)  # CartPole's render_fps
     # CartPole barely moves in its first steps, so some consecutive frames are identical and merged.
     assert recorded == _expected_frames(episodes)
     assert 0 < n_frames <= recorded
