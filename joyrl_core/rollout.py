@@ -68,7 +68,7 @@ class EnvRunner:
         self,
         act: Callable[[np.ndarray], np.ndarray],
         buffer: Buffer | None = None,
-        on_step: Callable[[], None] | None = None,
+        on_step: Callable[[], bool] | None = None,
         record_frames: int = 0,
         record_trajectory: bool = False,
     ) -> EpisodeResult:
@@ -76,7 +76,8 @@ class EnvRunner:
 
         Every transition goes to ``buffer``; the last one of an episode cut by the env's time limit or by
         ``max_steps`` is pushed with ``terminated=False, truncated=True``, so its value bootstraps;
-        ``on_step`` runs after each step (the single backend learns there). ``record_frames`` > 0 keeps up to that many rendered frames; ``record_trajectory`` keeps
+        ``on_step`` runs after each step (the single backend learns there) and returns ``True`` to end
+        the episode there (the run has reached its step budget). ``record_frames`` > 0 keeps up to that many rendered frames; ``record_trajectory`` keeps
         the episode's transitions as a :class:`Trajectory` (imitation and offline RL data).
         """
         env = self.env
@@ -102,8 +103,8 @@ class EnvRunner:
             obs = next_obs
             if len(frames) and len(frames) < record_frames:
                 frames.append(env.render())
-            if on_step is not None:
-                on_step()
+            if on_step is not None and on_step():
+                break
             if terminated or truncated:
                 break
         trajectory = _trajectory(steps, total) if steps else None

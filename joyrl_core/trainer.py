@@ -153,9 +153,14 @@ class Trainer:
             self._save_point()
             self._next_save = (self.agent.update_steps // self.general.model_save_fre + 1) * self.general.model_save_fre
 
-    def _on_step(self) -> None:
+    def _on_step(self) -> bool:
         self.counters.env_steps += 1
         self._learn()
+        return self._out_of_steps()
+
+    def _out_of_steps(self) -> bool:
+        budget = self.general.max_env_steps
+        return budget is not None and self.counters.env_steps >= budget
 
     def _episode_metrics(self) -> dict[str, float]:
         metrics = {k: self._metric_sums[k] / self._metric_counts[k] for k in self._metric_sums}
@@ -186,8 +191,10 @@ class Trainer:
         self.summary.last_rewards.append(result.reward)
 
     def _episodes_left(self, first_episode: int) -> bool:
+        """Whether training goes on: episodes and env steps within their budgets."""
         max_episode = self.general.max_episode
-        return max_episode < 0 or self.counters.episodes - first_episode < max_episode
+        episodes_left = max_episode < 0 or self.counters.episodes - first_episode < max_episode
+        return episodes_left and not self._out_of_steps()
 
     def _act(self, obs: np.ndarray) -> np.ndarray:
         return self.agent.sample_action(obs, self.counters.env_steps)
