@@ -3,7 +3,6 @@ import types
 
 import pytest
 
-pytest.importorskip("tensorboard")
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from joyrl_core.errors import JoyRLError
