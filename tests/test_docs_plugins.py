@@ -116,7 +116,7 @@ def test_errors_config_and_disabling_are_documented(doc):
               if isinstance(getattr(joyrl_core, name), type) and issubclass(getattr(joyrl_core, name), JoyRLError)]
     assert not [name for name in errors if f"`{name}`" not in found["Errors"]]
     config = found["Typed configuration"]
-    assert list(inspect.signature(joyrl_core.option).parameters) == ["default", "help", "minimum"]
-    assert "option(default, help, *, minimum=None)" in config and "`ExtraKeys`" in config
+    assert list(inspect.signature(joyrl_core.option).parameters) == ["default", "help", "minimum", "maximum"]
+    assert "option(default, help, *, minimum=None, maximum=None)" in config and "`ExtraKeys`" in config
     assert f"Disabling plugins: `{DISABLE_ENV_VAR}`" in found
     assert f"The `{ENTRY_POINT_GROUP}` entry-point group" in found
