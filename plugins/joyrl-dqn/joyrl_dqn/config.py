@@ -1,4 +1,9 @@
-"""DQN's ``algo_cfg``: typed defaults, as in the product document's example."""
+"""DQN's ``algo_cfg`` and ``PER_QUE``'s options: typed defaults, as in the product document's example.
+
+The defaults keep the seed's behaviour: one gradient step per env step from the first full batch on,
+MSE loss, a hard target copy every ``target_update`` gradient steps, vanilla (not double, not dueling)
+one-step DQN. Every variant is a switch: ``double``, ``dueling``, ``n_step``, ``buffer_type: PER_QUE``.
+"""
 
 from __future__ import annotations
 
@@ -25,28 +30,58 @@ class LayerConfig:
 
 @dataclass
 class DQNConfig:
-    """``algo_cfg`` of DQN. The Q-network is ``value_layers`` followed by a linear head per action."""
+    """``algo_cfg`` of DQN. The Q-network is ``value_layers`` followed by a linear head per action
+    (with ``dueling``: ``value_layers`` is a shared trunk followed by a value and an advantage head)."""
 
     value_layers: list[LayerConfig] = option(
-        [{"layer_type": "linear", "layer_dim": [256], "activation": "relu"}] * 2,
+        [{"layer_type": "linear", "layer_dim": [256], "activation": "relu"},
+         {"layer_type": "linear", "layer_dim": [256], "activation": "relu"}],
         "hidden layers of the Q-network, input to output",
     )
     batch_size: int = option(64, "transitions per gradient step", minimum=1)
-    buffer_type: str = option("REPLAY_QUE", "replay buffer component (see `joyrl list-plugins --kind buffer`)")
+    buffer_type: str = option("REPLAY_QUE", "replay buffer component: REPLAY_QUE (uniform) or PER_QUE (prioritized)")
     buffer_size: int = option(100000, "replay buffer capacity in transitions", minimum=1)
-    epsilon_start: float = option(0.95, "exploration rate at the first env step", minimum=0.0)
-    epsilon_end: float = option(0.01, "exploration rate it decays to", minimum=0.0)
-    epsilon_decay: float = option(500, "env steps of exponential decay: eps = end + (start-end)*exp(-t/decay)", minimum=1e-9)
-    gamma: float = option(0.95, "discount factor", minimum=0.0)
+    epsilon_start: float = option(0.95, "exploration rate at the first env step", minimum=0.0, maximum=1.0)
+    epsilon_end: float = option(0.01, "exploration rate it decays to", minimum=0.0, maximum=1.0)
+    epsilon_decay: float = option(
+        500, "env steps of decay: exp: eps = end + (start-end)*exp(-t/decay); linear: reaches end at t = decay",
+        minimum=1e-9,
+    )
+    epsilon_schedule: Literal["exp", "linear"] = option("exp", "epsilon decay: exp (the product's) or linear (SB3's)")
+    gamma: float = option(0.95, "discount factor", minimum=0.0, maximum=1.0)
     lr: float = option(0.0001, "Adam learning rate", minimum=0.0)
-    target_update: int = option(4, "copy the Q-network to the target network every this many updates", minimum=1)
+    target_update: int = option(4, "update the target network every this many gradient steps (see tau)", minimum=1)
+    tau: float = option(1.0, "target update rate: target += tau * (online - target); 1.0 = hard copy", minimum=0.0, maximum=1.0)
+    double: bool = option(False, "Double DQN: the online network picks the next action, the target network values it")
+    dueling: bool = option(False, "dueling heads: Q = V + A - mean(A) on top of value_layers")
+    n_step: int = option(1, "n-step returns: bootstrap after this many env steps of the same env", minimum=1)
+    train_freq: int = option(1, "learn every this many env steps (counted over all envs)", minimum=1)
+    gradient_steps: int = option(1, "gradient steps each time it learns", minimum=1)
+    learning_starts: int = option(0, "env steps before the first gradient step (and at least batch_size stored)", minimum=0)
+    loss: Literal["mse", "huber"] = option("mse", "TD loss: mse, or huber (smooth L1, delta 1)")
+    max_grad_norm: float | None = option(None, "clip the gradient's global L2 norm to this; null = no clipping", minimum=0.0)
 
     def __post_init__(self) -> None:
         # Dataclass defaults cannot hold dataclass instances in a list; build them here.
         self.value_layers = [LayerConfig(**layer) if isinstance(layer, dict) else layer for layer in self.value_layers]
         if not self.value_layers:
             raise ValueError("value_layers: at least one hidden layer is required")
-        if self.epsilon_start > 1 or self.epsilon_end > 1:
-            raise ValueError("epsilon_start: exploration rates must lie in [0, 1]")
-        if self.gamma > 1:
-            raise ValueError(f"gamma: must lie in [0, 1], got {self.gamma}")
+        if self.tau == 0:
+            raise ValueError("tau: must lie in (0, 1]; 0 would never update the target network")
+        if self.max_grad_norm is not None and self.max_grad_norm <= 0:
+            raise ValueError(f"max_grad_norm: must be > 0 or null, got {self.max_grad_norm}")
+
+
+@dataclass
+class PERConfig:
+    """``PER_QUE``'s own options; they sit in ``algo_cfg`` beside the algorithm's."""
+
+    alpha: float = option(0.6, "priority exponent: P(i) ~ p_i^alpha; 0 = uniform sampling", minimum=0.0)
+    beta_start: float = option(0.4, "importance-sampling exponent at the start, annealed linearly to 1", minimum=0.0, maximum=1.0)
+    beta_steps: int = option(100000, "env steps (transitions pushed) over which beta reaches 1", minimum=1)
+    priority_eps: float = option(1e-6, "added to |TD error| so that no transition gets priority 0 (> 0)", minimum=0.0)
+
+    def __post_init__(self) -> None:
+        if self.priority_eps <= 0:
+            raise ValueError(f"priority_eps: must be > 0, got {self.priority_eps}")
+

@@ -1,10 +1,11 @@
-"""Registers DQN with JoyRL. Kept free of torch so that ``joyrl list-plugins`` stays fast."""
+"""Registers DQN and the ``PER_QUE`` buffer with JoyRL. Kept free of torch so that ``joyrl
+list-plugins`` stays fast."""
 
 from __future__ import annotations
 
 from joyrl_core import hookimpl
 
-from joyrl_dqn.config import DQNConfig
+from joyrl_dqn.config import DQNConfig, PERConfig
 
 
 def make_dqn(config: DQNConfig, env_spec, device: str, seed: int | None):
@@ -13,6 +14,19 @@ def make_dqn(config: DQNConfig, env_spec, device: str, seed: int | None):
     return DQNAgent(config, env_spec, device, seed)
 
 
+def make_per_queue(capacity: int, env_spec, config: PERConfig | None, seed: int | None):
+    from joyrl_dqn.per import PrioritizedReplayQueue
+
+    return PrioritizedReplayQueue(capacity, env_spec, config, seed)
+
+
 @hookimpl
 def register_algorithms(register):
-    register("DQN", make_dqn, DQNConfig, "Deep Q-Network: epsilon-greedy, replay buffer, target network")
+    register("DQN", make_dqn, DQNConfig,
+             "Deep Q-Network: epsilon-greedy, replay, target network; double, dueling, n-step switches")
+
+
+@hookimpl
+def register_buffers(register):
+    register("PER_QUE", make_per_queue, PERConfig,
+             "prioritized replay: numpy sum-tree, stratified sampling, importance weights, n-step returns")
