@@ -61,6 +61,9 @@ class GeneralConfig:
     seed: int = option(0, "random seed for python, numpy, torch and envs; 0 = unseeded", minimum=0)
     online_eval: bool = option(False, "evaluate greedily at every save point and keep the best model")
     online_eval_episode: int = option(10, "episodes per online evaluation", minimum=1)
+    stop_reward: float | None = option(
+        None, "with online_eval, stop training once an evaluation's mean reward reaches this; null = never"
+    )
     eval_every_steps: int | None = option(
         None, "with online_eval, evaluate every this many env steps instead of at each save point", minimum=1
     )

@@ -53,6 +53,7 @@ class Trainer:
         self._metric_counts: dict[str, int] = {}
         self._next_save = run.config.general.model_save_fre
         self._next_eval = math.inf
+        self._solved = False
         self._start = time.perf_counter()
         self._speed_mark = (self._start, 0)
         self._trajectories = TrajectoryWriter(run.task.results) if self.general.collect_traj else None
@@ -127,6 +128,10 @@ class Trainer:
             if frames:
                 # The GIF of a training run shows the best model so far playing greedily.
                 write_gif(frames, self.run.task.videos / "video.gif", fps=self.run.render_fps)
+        stop_reward = self.general.stop_reward
+        if stop_reward is not None and mean >= stop_reward:
+            self._solved = True
+            self.run.log.info("eval mean %.2f reached stop_reward %.2f: training stops", mean, stop_reward)
         self.summary.eval_time += time.perf_counter() - start
         train_time = time.perf_counter() - self._start - self.summary.eval_time
         self.run.loggers.log_metrics(
@@ -159,8 +164,9 @@ class Trainer:
         return self._out_of_steps()
 
     def _out_of_steps(self) -> bool:
+        """The step budget is spent, or an evaluation reached ``stop_reward``: end the run now."""
         budget = self.general.max_env_steps
-        return budget is not None and self.counters.env_steps >= budget
+        return self._solved or (budget is not None and self.counters.env_steps >= budget)
 
     def _episode_metrics(self) -> dict[str, float]:
         metrics = {k: self._metric_sums[k] / self._metric_counts[k] for k in self._metric_sums}
