@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+
 import json
 import re
 import time
@@ -194,3 +196,37 @@ def test_logger_listed_twice(registry, task_root):
     overrides = quick_overrides(task_root, algo_name="RANDOM", max_episode=2, seed=1, loggers="[csv, csv]")
     with pytest.raises(joyrl_core.ConfigError, match=r"^--set general_cfg.loggers: .*lists csv more than once"):
         joyrl_core.resolve_config(registry, None, overrides)
+
+
+@pytest.mark.parametrize("n_envs", [1, 4])
+def test_max_env_steps_is_exact(registry, task_root, n_envs):
+    overrides = quick_overrides(task_root, algo_name="RANDOM", max_episode=-1, max_env_steps=400, seed=2)
+    cfg = joyrl_core.resolve_config(registry, None, [*overrides, f"env_cfg.n_envs={n_envs}"])
+    summary, task = joyrl_core.start_run(cfg, registry)
+    assert summary.env_steps == 400
+    rows = read_episodes(task.root)
+    assert int(rows[-1]["env_steps"]) <= 400 and len(rows) == summary.episodes
+
+
+def test_evaluation_every_env_steps(registry, task_root):
+    overrides = quick_overrides(task_root, algo_name="RANDOM", max_episode=-1, max_env_steps=600, seed=2,
+                                online_eval="true", eval_every_steps=150, online_eval_episode=3)
+    summary, task = joyrl_core.start_run(joyrl_core.resolve_config(registry, None, overrides), registry)
+    evals = _evals(task)
+    assert [int(row["env_steps"]) for row in evals] == [150, 300, 450, 600]
+    train_times = [float(row["train_time"]) for row in evals]
+    assert train_times == sorted(train_times) and summary.eval_time > 0
+
+
+def test_stop_reward_ends_training_at_the_first_good_evaluation(registry, task_root):
+    # A random CartPole policy scores ~20, so the first evaluation reaches a stop_reward of 5.
+    overrides = quick_overrides(task_root, algo_name="RANDOM", max_episode=-1, seed=2, online_eval="true",
+                                eval_every_steps=150, online_eval_episode=3, stop_reward=5)
+    summary, task = joyrl_core.start_run(joyrl_core.resolve_config(registry, None, overrides), registry)
+    assert summary.env_steps == 150 and len(_evals(task)) == 1
+    assert summary.best_eval_reward >= 5
+
+
+def _evals(task) -> list[dict[str, str]]:
+    with open(task.results / "evals.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
