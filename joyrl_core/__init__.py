@@ -26,7 +26,7 @@ from joyrl_core.records import EpisodeRecord, RunSummary
 from joyrl_core.rollout import EnvRunner, EpisodeResult
 from joyrl_core.run import RunContext, start_run
 from joyrl_core.spaces import EnvSpec
-from joyrl_core.trainer import Trainer
+from joyrl_core.trainer import Trainer, restore_agent
 from joyrl_core.trajectories import Trajectory, TrajectoryWriter, load_trajectories
 
 try:
@@ -71,6 +71,7 @@ __all__ = [
     "load_trajectories",
     "option",
     "resolve_config",
+    "restore_agent",
     "save_checkpoint",
     "start_run",
 ]

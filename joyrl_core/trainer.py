@@ -64,7 +64,8 @@ class Trainer:
         """How many frames the next episode may record: rgb_array runs, up to FRAME_CAP in all."""
         return FRAME_CAP - len(self._frames) if self._render_mode == "rgb_array" else 0
 
-    def _keep(self, result: EpisodeResult) -> None:
+    def keep(self, result: EpisodeResult) -> None:
+        """Keep what the run collects of an episode (its trajectory, with ``collect_traj``)."""
         if self._trajectories is not None and result.trajectory is not None:
             self._trajectories.add(result.trajectory)
 
@@ -104,14 +105,17 @@ class Trainer:
             )
         return float(np.mean(rewards)), float(np.std(rewards)), frames
 
-    def _save_point(self) -> None:
-        """Every ``model_save_fre`` updates: a checkpoint, and with online eval the best model."""
+    def save_point(self) -> None:
+        """Every ``model_save_fre`` updates: a checkpoint, and with online eval the best model.
+
+        Backends that learn elsewhere call it when the learner passes a save point.
+        """
         self.counters.update_steps = self.agent.update_steps
         self.save(str(self.counters.update_steps))
         if self.general.online_eval and self.general.eval_every_steps is None:
-            self._online_eval()
+            self.online_eval()
 
-    def _online_eval(self) -> None:
+    def online_eval(self) -> None:
         """Evaluate greedily, log it, and keep the best model (and its GIF) when it improved.
 
         Its wall time is kept apart, so ``train_time`` in evals.csv and the summary is learning alone.
@@ -145,7 +149,7 @@ class Trainer:
         and evaluate when ``eval_every_steps`` env steps have passed."""
         metrics = self.agent.update(self.buffer, self.counters.env_steps)
         if self.counters.env_steps >= self._next_eval:
-            self._online_eval()
+            self.online_eval()
             every = self.general.eval_every_steps
             self._next_eval = (self.counters.env_steps // every + 1) * every
         if metrics is None:
@@ -155,7 +159,7 @@ class Trainer:
             self._metric_counts[key] = self._metric_counts.get(key, 0) + 1
         # An update may take several gradient steps, so compare rather than test divisibility.
         if self.agent.update_steps >= self._next_save:
-            self._save_point()
+            self.save_point()
             self._next_save = (self.agent.update_steps // self.general.model_save_fre + 1) * self.general.model_save_fre
 
     def _on_step(self) -> bool:
@@ -178,7 +182,7 @@ class Trainer:
         """Count, keep and log one finished training episode."""
         counters = self.counters
         counters.episodes += 1
-        self._keep(result)
+        self.keep(result)
         exploration = dict(self.agent.exploration(counters.env_steps))
         self.run.loggers.log_episode(EpisodeRecord(
             "train", counters.episodes, counters.env_steps, result.reward, result.length, result.wall_time,
@@ -254,8 +258,8 @@ class Trainer:
             # counter may have moved on since.
             counters.update_steps = self.agent.update_steps
             self.save(str(counters.update_steps))
-            self._close_outputs()
-        return self._finish()
+            self.close_outputs()
+        return self.finish()
 
     # -- testing -------------------------------------------------------------------------------
 
@@ -271,7 +275,7 @@ class Trainer:
                 result = runner.run_episode(self.agent.predict_action, record_frames=self._frames_wanted(),
                                             record_trajectory=self._trajectories is not None)
                 self._frames.extend(result.frames)
-                self._keep(result)
+                self.keep(result)
                 self.counters.env_steps += result.length
                 self.run.loggers.log_episode(
                     EpisodeRecord("test", i + 1, self.counters.env_steps, result.reward, result.length,
@@ -286,21 +290,23 @@ class Trainer:
             env.close()
             if self._frames:
                 write_gif(self._frames, self.run.task.videos / "video.gif", fps=self.run.render_fps)
-            self._close_outputs()
+            self.close_outputs()
         if self.summary.test_rewards:
             rewards = self.summary.test_rewards
             self.run.loggers.log_metrics(
                 self.counters.env_steps, {"test/mean_reward": float(np.mean(rewards)), "test/std_reward": float(np.std(rewards))}
             )
-        return self._finish()
+        return self.finish()
 
-    def _close_outputs(self) -> None:
+    def close_outputs(self) -> None:
+        """Close the evaluation env and flush the trajectory files; called once at the end."""
         if self._eval_runner is not None:
             self._eval_runner.env.close()
         if self._trajectories is not None:
             self._trajectories.close()
 
-    def _finish(self) -> RunSummary:
+    def finish(self) -> RunSummary:
+        """The summary with the final counters and times."""
         summary = self.summary
         summary.episodes = self.counters.episodes
         summary.env_steps = self.counters.env_steps

@@ -1,0 +1,320 @@
+"""The processes of a ``ray`` run: rollout workers and learner replicas (plain classes; Ray wraps them).
+
+A :class:`RolloutWorker` owns one env and an acting copy of the agent. Each ``collect`` call plays whole
+episodes with the weights version the driver names (fetched only when it changed) and returns two
+objects: small episode stats for the driver, and the transitions as arrays, which go to the learners
+through Ray's object store without passing through the driver.
+
+A :class:`Learner` owns the agent that learns, its buffer and its optimizer. ``train`` takes a batch of
+transitions and, for each, pushes it and calls ``agent.update``, exactly as the single backend does
+after each env step. With several learners every replica receives every batch (so their buffers, and with
+them every "is it time to update?" decision, are identical), samples its own share of each gradient
+batch from its own RNG, and averages gradients with the others through a gloo all-reduce installed
+with ``agent.set_gradient_hook``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import math
+import os
+import socket
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from joyrl_core import Agent, Batch, Buffer, EnvRunner, EnvSpec, EpisodeResult, RunContext
+
+
+def _set_up_process(run: RunContext, seed: int | None) -> None:
+    """Torch threads and global seeds of an actor process, as ``start_run`` does for the driver."""
+    import random
+
+    import torch
+
+    threads = run.config.general.torch_threads
+    if threads > 0:
+        torch.set_num_threads(threads)
+    if seed is not None:
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        torch.manual_seed(seed)
+
+
+class _Transitions(Buffer):
+    """Where a worker's rollout pushes transitions: kept in order, handed over as arrays."""
+
+    def __init__(self, env_spec: EnvSpec):
+        self.env_spec = env_spec
+        self.rows: list[tuple] = []
+
+    def push(self, obs, action, reward: float, next_obs, terminated: bool, truncated: bool = False) -> None:
+        self.rows.append((obs, action, reward, next_obs, terminated, truncated))
+
+    def push_batch(self, obs, actions, rewards, next_obs, terminated, truncated=None) -> None:
+        if truncated is None:
+            truncated = np.zeros(len(rewards), dtype=bool)
+        self.rows.extend(zip(obs, actions, rewards, next_obs, terminated, truncated))
+
+    def sample(self, batch_size: int) -> Batch:
+        raise NotImplementedError("a worker's transitions are not sampled; they go to the learner")
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        spec = self.env_spec
+        obs, actions, rewards, next_obs, terminated, truncated = zip(*self.rows)
+        return {
+            "obs": np.asarray(obs, dtype=spec.obs_dtype),
+            "actions": np.asarray(actions, dtype=spec.action_dtype),
+            "rewards": np.asarray(rewards, dtype=np.float32),
+            "next_obs": np.asarray(next_obs, dtype=spec.obs_dtype),
+            "terminated": np.asarray(terminated, dtype=np.float32),
+            "truncated": np.asarray(truncated, dtype=np.float32),
+        }
+
+
+class RolloutWorker:
+    """One env, one acting agent, its own seed stream (``run.seed_for("worker", index)``)."""
+
+    def __init__(self, run: RunContext, index: int):
+        import ray
+
+        self.index = index
+        seed = run.seed_for("worker", index)
+        with warnings.catch_warnings():  # Ray deprecated an attribute this property reads internally
+            warnings.simplefilter("ignore", DeprecationWarning)
+            restarted = ray.get_runtime_context().was_current_actor_reconstructed
+        if restarted:
+            # A restarted worker must not replay the episodes of its first life: fresh env seeds.
+            seed = None if seed is None else int(np.random.SeedSequence([seed, os.getpid()]).generate_state(1)[0])
+        _set_up_process(run, seed)
+        self.run = run
+        self.agent = run.make_agent(seed)
+        self.record_trajectory = run.config.general.collect_traj
+        self.runner = EnvRunner(run.make_env(None), seed, run.config.general.max_step)
+        self.version = -1
+        self.env_steps = 0  # delivered by this process, for the driver's consistency check
+        self.episodes = 0
+
+    def ready(self) -> int:
+        return os.getpid()
+
+    def collect(self, version: int, weights: list, env_steps: int, max_episodes: int,
+                min_steps: int) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """Whole episodes until ``min_steps`` transitions are in or ``max_episodes`` episodes were played.
+
+        An episode never spans two calls, so the learner's buffer gets each episode's transitions in
+        order (what n-step returns and episode buffers need) even though batches of several workers
+        interleave. ``weights`` is ``[ObjectRef]`` of version ``version``, fetched only when this worker
+        holds another version. ``env_steps`` is the run's global count when the call was sent;
+        exploration schedules see it advance by this worker's own steps.
+        """
+        if version != self.version:
+            import ray
+
+            self.agent.set_weights(ray.get(weights[0]))
+            self.version = version
+        sink = _Transitions(self.run.env_spec)
+        agent = self.agent
+
+        def act(obs: np.ndarray) -> np.ndarray:
+            return agent.sample_action(obs, env_steps + len(sink))
+
+        episodes: list[EpisodeResult] = []
+        while len(episodes) < max_episodes and len(sink) < min_steps:
+            episodes.append(self.runner.run_episode(act, sink, record_trajectory=self.record_trajectory))
+        self.env_steps += len(sink)
+        self.episodes += len(episodes)
+        stats = {
+            "episodes": episodes,
+            "steps": len(sink),
+            "pid": os.getpid(),
+            "process_env_steps": self.env_steps,
+            "process_episodes": self.episodes,
+        }
+        return stats, sink.arrays()
+
+    def close(self) -> None:
+        self.runner.env.close()
+
+
+class ShardedBuffer(Buffer):
+    """A learner replica's view of its buffer: ``sample(n, ...)`` draws ``ceil(n / replicas)`` rows.
+
+    The replicas' averaged gradient is then the gradient of one batch of ``n`` (the algorithm's
+    ``batch_size``) split across them, so each replica does ``1/replicas`` of the work per update.
+    Everything else (``push``, ``len``, and any other method of the buffer, such as ``take_episodes``
+    or ``update_priorities``) goes to the wrapped buffer, and ``sample`` keeps the wrapped buffer's
+    signature (``n_step``, ``gamma``, ...) for algorithms that inspect it.
+    """
+
+    def __init__(self, inner: Buffer, replicas: int):
+        self.inner = inner
+        self.replicas = replicas
+        inner_sample = inner.sample
+
+        @functools.wraps(inner_sample)
+        def sample(batch_size: int, *args: Any, **kwargs: Any) -> Batch:
+            return inner_sample(max(1, math.ceil(batch_size / replicas)), *args, **kwargs)
+
+        self.sample = sample  # type: ignore[method-assign]
+
+    def push(self, obs, action, reward: float, next_obs, terminated: bool, truncated: bool = False) -> None:
+        self.inner.push(obs, action, reward, next_obs, terminated, truncated)
+
+    def push_batch(self, obs, actions, rewards, next_obs, terminated, truncated=None) -> None:
+        self.inner.push_batch(obs, actions, rewards, next_obs, terminated, truncated)
+
+    def sample(self, batch_size: int, *args: Any, **kwargs: Any) -> Batch:  # replaced per instance above
+        return self.inner.sample(max(1, math.ceil(batch_size / self.replicas)), *args, **kwargs)
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("inner", "replicas"):
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+
+def gradient_all_reduce(world_size: int) -> Callable[[list[Any]], None]:
+    """A gradient hook that replaces each gradient by its mean over the process group's replicas.
+
+    The gradients travel as one flat tensor per call: one all-reduce per update, not one per tensor.
+    """
+    import torch
+    import torch.distributed as dist
+
+    def hook(parameters: list[Any]) -> None:
+        grads = [p.grad for p in parameters]
+        if not grads:
+            return
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+        flat.div_(world_size)
+        offset = 0
+        for g in grads:
+            n = g.numel()
+            g.copy_(flat[offset : offset + n].view_as(g))
+            offset += n
+
+    return hook
+
+
+class Learner:
+    """A learner replica: the agent that learns, its buffer, and (with several) its process group."""
+
+    def __init__(self, run: RunContext, rank: int, world_size: int):
+        seed = run.seed_for("train", rank)
+        _set_up_process(run, seed)
+        self.run = run
+        self.rank = rank
+        self.world_size = world_size
+        self.agent: Agent = run.make_agent(seed)
+        buffer = run.make_buffer(seed)
+        self.buffer: Buffer | None = ShardedBuffer(buffer, world_size) if buffer is not None and world_size > 1 else buffer
+        self._group = False
+        self._next_save: int | None = None
+
+    def ready(self) -> int:
+        return os.getpid()
+
+    # -- the process group of the replicas -------------------------------------------------------
+
+    def rendezvous(self) -> tuple[str, int]:
+        """Rank 0: the address and a free port of this node for the others to meet at."""
+        import ray
+
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("", 0))
+            port = s.getsockname()[1]
+        return ray.util.get_node_ip_address(), port
+
+    def join_group(self, host: str, port: int, timeout_s: float) -> None:
+        import torch.distributed as dist
+
+        dist.init_process_group(
+            "gloo", init_method=f"tcp://{host}:{port}", rank=self.rank, world_size=self.world_size,
+            timeout=datetime.timedelta(seconds=timeout_s),
+        )
+        self._group = True
+        self.agent.set_gradient_hook(gradient_all_reduce(self.world_size))
+
+    # -- weights and state -----------------------------------------------------------------------
+
+    def get_weights(self) -> dict[str, Any]:
+        return self.agent.get_weights()
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.agent.state_dict()
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> int:
+        self.agent.load_state_dict(state)
+        return self.agent.update_steps
+
+    def update_steps(self) -> int:
+        return self.agent.update_steps
+
+    # -- learning --------------------------------------------------------------------------------
+
+    def train(self, data: Mapping[str, np.ndarray] | None, n_steps: int, env_steps: int, episodes: int,
+              save_every: int) -> tuple[dict[str, Any], Any]:
+        """For each of the ``n_steps`` transitions of ``data``: push it, then call ``agent.update``.
+
+        The same sequence as the single backend's loop (and so the same buffer order, update cadence
+        and ``env_steps`` the agent sees). ``env_steps``/``episodes`` are the run's global counts
+        before this batch. Returns a result (update steps, metric sums, and on rank 0 the state at each
+        save point passed: every ``save_every`` update steps) and, on rank 0 when the weights changed,
+        the new acting weights (else ``None``).
+        """
+        import ray
+
+        agent, buffer = self.agent, self.buffer
+        if self._next_save is None:
+            self._next_save = (agent.update_steps // save_every + 1) * save_every
+        if data is None or buffer is None:
+            push = None
+            ends = np.zeros(n_steps, dtype=bool)
+        else:
+            columns = (data["obs"], data["actions"], data["rewards"], data["next_obs"], data["terminated"],
+                       data["truncated"])
+            push = buffer.push
+            ends = (data["terminated"] > 0) | (data["truncated"] > 0)
+        before = agent.update_steps
+        sums: dict[str, float] = {}
+        counts: dict[str, int] = {}
+        save_points = []
+        for i in range(n_steps):
+            if push is not None:
+                push(*(column[i] for column in columns))
+            episodes += int(ends[i])
+            metrics = agent.update(buffer, env_steps + i + 1)
+            if metrics is None:
+                continue
+            for key, value in metrics.items():
+                sums[key] = sums.get(key, 0.0) + float(value)
+                counts[key] = counts.get(key, 0) + 1
+            steps = agent.update_steps
+            # An update may take several gradient steps, so compare rather than test divisibility.
+            if steps >= self._next_save:
+                self._next_save = (steps // save_every + 1) * save_every
+                if self.rank == 0:
+                    # ray.put copies the state now, so later updates do not change the saved point.
+                    save_points.append({"update_steps": steps, "env_steps": env_steps + i + 1, "episodes": episodes,
+                                        "state": ray.put(agent.state_dict())})
+        changed = agent.update_steps != before
+        result = {"update_steps": agent.update_steps, "sums": sums, "counts": counts, "save_points": save_points}
+        return result, (agent.get_weights() if self.rank == 0 and changed else None)
+
+    def close(self) -> None:
+        if self._group:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+            self._group = False
+

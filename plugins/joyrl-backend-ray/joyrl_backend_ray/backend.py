@@ -1,0 +1,483 @@
+"""The ``ray`` backend: the driver loop that runs rollout workers and learners as Ray actors.
+
+Data flow (one driver, ``n_workers`` workers, ``n_learners`` learner replicas)::
+
+    worker i --collect()--> (stats, transitions)      stats: to the driver; transitions: object store
+    driver: counts episodes and env steps, logs each episode, sends the transitions' ObjectRef on
+    learner k <--train(ref)-- (every replica gets every batch; they average gradients with gloo)
+    learner 0 --> (update steps, metrics, save points, new weights)  ->  driver: weights version += 1
+    worker i <--collect(version, [weights ref])-- fetches the weights only when its version differs
+
+The driver is the one place that counts episodes, env steps and update steps; it checkpoints and
+evaluates with a CPU copy of the agent (the :class:`joyrl_core.Trainer` pieces: ``save``,
+``evaluate``, the save point with online evaluation and best model, trajectories, the final summary).
+Test mode needs no parallelism and runs the core's ``Trainer.test`` in this process.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from joyrl_core import (
+    Agent,
+    Backend,
+    Counters,
+    EpisodeRecord,
+    JoyRLError,
+    RunContext,
+    RunSummary,
+    Trainer,
+    restore_agent,
+)
+
+from joyrl_backend_ray.options import (
+    CHUNK_STEPS,
+    COLLECTIVE_TIMEOUT_S,
+    DRAIN_TIMEOUT_S,
+    WORKER_MAX_RESTARTS,
+    RayOptions,
+    actor_name,
+    actor_prefix,
+)
+from joyrl_backend_ray.session import RaySession, plan_placement, wait_until_started
+from joyrl_backend_ray.summary import RaySummary
+
+
+class WorkerLostError(JoyRLError):
+    """A worker actor died more often than Ray may restart it."""
+
+
+class LearnerError(JoyRLError):
+    """A learner replica died, or the replicas fell out of step."""
+
+
+def remote_context(run: RunContext, device: str) -> RunContext:
+    """What an actor gets: the run's config and components, no loggers (the driver alone logs)."""
+    return RunContext(config=run.config, registry=run.registry, task=run.task, env_spec=run.env_spec,
+                      device=device, log=run.log)
+
+
+class RayBackend(Backend):
+    """``mp_backend: ray``: ``n_workers`` rollout workers and ``n_learners`` learners as Ray actors."""
+
+    def __init__(self, run: RunContext):
+        self.ctx = run
+        self.options = RayOptions.from_config(run.config)
+
+    def run(self) -> RunSummary:
+        run = self.ctx
+        if run.config.general.mode == "test":
+            run.log.info("test mode: greedy episodes in this process (Ray is not started)")
+            return Trainer(run, run.make_agent(run.seed_for("train")), None).test()
+        agent = remote_context(run, "cpu").make_agent(run.seed_for("train"))
+        return RayTrainer(run, agent, self.options).train()
+
+
+@dataclass
+class _WorkerCall:
+    index: int
+    data: Any  # ObjectRef of the transitions
+    budget: int  # episodes reserved for this call
+
+
+@dataclass
+class _LearnerCall:
+    results: list[Any]  # one ObjectRef per replica
+    weights: Any  # ObjectRef of rank 0's new weights (None inside when unchanged)
+
+
+@dataclass
+class _WorkerTally:
+    episodes: int = 0
+    env_steps: int = 0
+    restarts: int = 0
+    pid: int | None = None
+    process_env_steps: int = 0  # what the current process says it delivered
+    earlier_processes_env_steps: int = 0  # what its predecessors said, before Ray restarted it
+
+    def as_dict(self, index: int) -> dict[str, Any]:
+        return {"index": index, "episodes": self.episodes, "env_steps": self.env_steps, "restarts": self.restarts,
+                "reported_env_steps": self.earlier_processes_env_steps + self.process_env_steps}
+
+
+@dataclass
+class _Rate:
+    """Events per second, over windows of about a second (episodes arrive in bursts from the workers)."""
+
+    count: int = 0
+    since: float = field(default_factory=time.perf_counter)
+    value: float = 0.0
+
+    def update(self, count: int) -> float:
+        now = time.perf_counter()
+        elapsed = now - self.since
+        if elapsed >= 0.25:
+            self.value = (count - self.count) / elapsed
+        if elapsed >= 1.0:
+            self.count, self.since = count, now
+        return self.value
+
+
+class RayTrainer(Trainer):
+    """The core trainer's checkpoints, evaluation and outputs around a loop over Ray actors.
+
+    ``self.agent`` is the driver's CPU copy: it holds the learner's state at each save point (and at
+    the end), so ``save``/``evaluate`` of the base class work unchanged.
+    """
+
+    def __init__(self, run: RunContext, agent: Agent, options: RayOptions):
+        super().__init__(run, agent, None)
+        self.options = options
+        self.summary = RaySummary(n_workers=options.n_workers, n_learners=options.n_learners)
+        self.session = RaySession(options.ray_address, run.log)
+        self.workers: list[Any] = []
+        self.learners: list[Any] = []
+        self._tallies = [_WorkerTally() for _ in range(options.n_workers)]
+        self._in_flight: dict[Any, _WorkerCall] = {}
+        self._learner_queue: collections.deque[_LearnerCall] = collections.deque()
+        self._weights_version = 0
+        self._weights_ref: Any = None
+        self._sums: dict[str, float] = {}
+        self._counts: dict[str, int] = {}
+        self._step_rate = _Rate()
+        self._update_rate = _Rate()
+        self._agent_counters = Counters()  # the counters that go with the state self.agent holds
+        self._send_data = getattr(run.config.algo, "buffer_type", None) is not None
+        every = self.general.eval_every_steps
+        self._eval_every = every if self.general.online_eval else None
+        self._eval_due = math.inf
+
+    # -- start and stop ------------------------------------------------------------------------
+
+    def _start_actors(self) -> None:
+        import ray
+
+        from joyrl_backend_ray.actors import Learner, RolloutWorker
+
+        run, opts = self.run, self.options
+        on_gpu = run.device.startswith("cuda")
+        placement = plan_placement(opts.n_workers, opts.n_learners, on_gpu)
+        prefix = self.summary.actor_prefix = actor_prefix(run.task.root.name)
+        learner_cls = ray.remote(Learner)
+        worker_cls = ray.remote(RolloutWorker)
+        learner_ctx = remote_context(run, "cuda" if on_gpu else run.device)  # Ray sets CUDA_VISIBLE_DEVICES
+        worker_ctx = remote_context(run, "cpu")
+        names = [actor_name(prefix, "learner", k) for k in range(opts.n_learners)]
+        self.learners = [
+            learner_cls.options(name=names[k], num_cpus=placement.learner_cpus, num_gpus=placement.learner_gpus,
+                                max_restarts=0).remote(learner_ctx, k, opts.n_learners)
+            for k in range(opts.n_learners)
+        ]
+        names += [actor_name(prefix, "worker", i) for i in range(opts.n_workers)]
+        self.workers = [
+            worker_cls.options(name=actor_name(prefix, "worker", i), num_cpus=placement.worker_cpus,
+                               max_restarts=WORKER_MAX_RESTARTS, max_task_retries=-1).remote(worker_ctx, i)
+            for i in range(opts.n_workers)
+        ]
+        wait_until_started(self.learners + self.workers, names)
+        if opts.n_learners > 1:
+            host, port = ray.get(self.learners[0].rendezvous.remote())
+            ray.get([learner.join_group.remote(host, port, COLLECTIVE_TIMEOUT_S) for learner in self.learners])
+        # Every replica starts from the driver's agent: the seeded initial weights, or the checkpoint.
+        state = ray.put(self.agent.state_dict())
+        ray.get([learner.load_state_dict.remote(state) for learner in self.learners])
+        self._weights_ref = ray.put(self.agent.get_weights())
+        self._agent_counters = Counters(**vars(self.counters))
+        if placement.worker_cpus < 1:
+            self.run.log.warning("%d actors share %.2f CPUs each: the cluster has fewer free CPUs than actors",
+                                 opts.n_workers + opts.n_learners, placement.worker_cpus)
+        self.run.log.info("started %d worker(s) and %d learner(s) (%s CPUs each, %s GPUs per learner), named %s/...",
+                          opts.n_workers, opts.n_learners, placement.worker_cpus, placement.learner_gpus, prefix)
+
+    def _kill_actors(self) -> None:
+        import ray
+
+        for actor in self.workers + self.learners:
+            ray.kill(actor, no_restart=True)
+        self.workers, self.learners = [], []
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def train(self) -> RunSummary:
+        general = self.general
+        if general.load_checkpoint:
+            self.counters = restore_agent(self.run, self.agent)
+        if self._eval_every is not None:
+            self._eval_due = (self.counters.env_steps // self._eval_every + 1) * self._eval_every
+        if getattr(self.run.config.env, "render_mode", None) == "human":
+            self.run.log.warning("render_mode human: Ray workers do not render; use the single backend to watch")
+        failed = False
+        try:
+            self.session.open()
+            self._start_actors()
+            self._loop()
+        except KeyboardInterrupt:
+            self.summary.interrupted = True
+            self.run.log.warning("interrupted at episode %d, env step %d", self.counters.episodes,
+                                 self.counters.env_steps)
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            try:
+                self._wind_down(failed)
+            finally:
+                try:
+                    if self.workers or self.learners:
+                        self._kill_actors()
+                finally:
+                    self.session.close()
+                    self.close_outputs()
+        return self.finish()
+
+    def _budget(self, first_episode: int, reserved: int) -> int:
+        """Episodes the next worker call may play: no more than it can (a call stops once it has
+        ``CHUNK_STEPS`` transitions), a fair share of those left, and none beyond ``max_episode``."""
+        limit = self.general.max_episode
+        if limit < 0:
+            return CHUNK_STEPS
+        done = self.counters.episodes - first_episode
+        free = limit - done - reserved
+        return max(0, min(free, CHUNK_STEPS, math.ceil((limit - done) / self.options.n_workers)))
+
+    def _loop(self) -> None:
+        import ray
+
+        counters = self.counters
+        first_episode = counters.episodes
+        self._step_rate = _Rate(count=counters.env_steps)
+        self._update_rate = _Rate(count=counters.update_steps)
+        idle = collections.deque(range(self.options.n_workers))
+        queue_cap = self.options.n_workers + 1  # batches waiting for the learners, at most
+        reserved = 0
+
+        while True:
+            while idle and len(self._learner_queue) < queue_cap:
+                budget = self._budget(first_episode, reserved)
+                if budget <= 0:
+                    break
+                i = idle.popleft()
+                stats, data = self.workers[i].collect.options(num_returns=2).remote(
+                    self._weights_version, [self._weights_ref], counters.env_steps, budget, CHUNK_STEPS)
+                self._in_flight[stats] = _WorkerCall(i, data, budget)
+                reserved += budget
+            waiting = list(self._in_flight)
+            if self._learner_queue:
+                waiting += self._learner_queue[0].results
+            if not waiting:
+                break
+            ready, _ = ray.wait(waiting, num_returns=1)
+            call = self._in_flight.pop(ready[0], None)
+            if call is None:
+                self._on_learned(self._learner_queue[0])
+                self._learner_queue.popleft()
+                continue
+            reserved -= call.budget
+            self._on_chunk(call, self._worker_result(ready[0], call.index))
+            idle.append(call.index)
+            if counters.env_steps >= self._eval_due:
+                self._eval_now()
+
+    def _eval_now(self) -> None:
+        """``eval_every_steps``: evaluate the learners' state once they learned from every batch counted."""
+        import ray
+
+        # Queued behind every train call sent so far, so the state matches the driver's counters.
+        state = self.learners[0].state_dict.remote()
+        self._drain_learners()
+        self.agent.load_state_dict(ray.get(state))
+        self._agent_counters = Counters(**vars(self.counters))
+        self.online_eval()
+        self._eval_due = (self.counters.env_steps // self._eval_every + 1) * self._eval_every
+
+    def _drain_learners(self, timeout: float | None = None) -> None:
+        """Take in the results of every batch sent to the learners."""
+        deadline = None if timeout is None else time.perf_counter() + timeout
+        while self._learner_queue:
+            left = None if deadline is None else max(1.0, deadline - time.perf_counter())
+            self._on_learned(self._learner_queue[0], left)
+            self._learner_queue.popleft()
+
+    def _worker_result(self, ref: Any, index: int) -> dict[str, Any]:
+        import ray
+
+        try:
+            return ray.get(ref)
+        except ray.exceptions.RayActorError as exc:
+            raise WorkerLostError(
+                f"worker {index} died and Ray gave up restarting it (it restarts a worker {WORKER_MAX_RESTARTS} "
+                f"times): {str(exc).strip().splitlines()[0]}"
+            ) from None
+        except ray.exceptions.RayTaskError as exc:
+            if isinstance(exc.cause, JoyRLError):
+                raise exc.cause from None  # an env or plugin error: its own message says what to do
+            raise
+
+    def _on_chunk(self, call: _WorkerCall, stats: dict[str, Any]) -> None:
+        """Count and log a worker's episodes, and hand its transitions to the learners."""
+        counters, run = self.counters, self.run
+        tally = self._tallies[call.index]
+        if tally.pid is not None and stats["pid"] != tally.pid:
+            tally.restarts += 1
+            self.summary.worker_restarts += 1
+            tally.earlier_processes_env_steps += tally.process_env_steps
+            run.log.warning("worker %d was restarted by Ray after its process died (restart %d of at most %d)",
+                            call.index, tally.restarts, WORKER_MAX_RESTARTS)
+        tally.pid = stats["pid"]
+        tally.process_env_steps = stats["process_env_steps"]
+        tally.episodes += len(stats["episodes"])
+        tally.env_steps += stats["steps"]
+
+        start_steps, start_episodes = counters.env_steps, counters.episodes
+        if stats["steps"]:
+            data = call.data if self._send_data else None
+            results = []
+            weights = None
+            for k, learner in enumerate(self.learners):
+                result, new_weights = learner.train.options(num_returns=2).remote(
+                    data, stats["steps"], start_steps, start_episodes, self.general.model_save_fre)
+                results.append(result)
+                weights = new_weights if k == 0 else weights
+            self._learner_queue.append(_LearnerCall(results, weights))
+
+        for result in stats["episodes"]:
+            counters.env_steps += result.length
+            counters.episodes += 1
+            self.keep(result)
+            exploration = dict(self.agent.exploration(counters.env_steps))
+            record = EpisodeRecord("train", counters.episodes, counters.env_steps, result.reward, result.length,
+                                   result.wall_time, result.terminated, exploration)
+            metrics = {f"train/{k}": self._sums[k] / self._counts[k] for k in self._sums}
+            self._sums.clear()
+            self._counts.clear()
+            metrics.update({f"train/{k}": v for k, v in exploration.items()})
+            speed = self._step_rate.update(counters.env_steps)
+            metrics["time/steps_per_sec"] = speed
+            metrics["time/updates_per_sec"] = self._update_rate.update(counters.update_steps)
+            run.loggers.log_episode(record)
+            run.loggers.log_metrics(counters.env_steps, metrics)
+            run.log.info("episode %d (worker %d): reward %.2f, length %d, env steps %d, %.0f steps/s",
+                         counters.episodes, call.index, result.reward, result.length, counters.env_steps, speed)
+            self.summary.last_rewards.append(result.reward)
+
+    def _learner_results(self, call: _LearnerCall, timeout: float | None = None) -> list[dict[str, Any]]:
+        import ray
+
+        try:
+            return ray.get(call.results, timeout=timeout)
+        except ray.exceptions.RayActorError as exc:
+            raise LearnerError(
+                f"a learner died: {str(exc).strip().splitlines()[0]}; resume from the last checkpoint with "
+                "load_checkpoint: true"
+            ) from None
+        except ray.exceptions.RayTaskError as exc:
+            if isinstance(exc.cause, JoyRLError):
+                raise exc.cause from None
+            if self.options.n_learners > 1 and "gloo" in str(exc).lower():
+                raise LearnerError(
+                    "the learner replicas fell out of step (a gradient all-reduce timed out or failed). Every "
+                    "replica must decide to update exactly when the others do: agent.update may decide from "
+                    "len(buffer), its own counters and env_steps, not from the sampled data. "
+                    f"Cause: {str(exc.cause).strip().splitlines()[0] if exc.cause else exc}"
+                ) from None
+            raise
+
+    def _on_learned(self, call: _LearnerCall, timeout: float | None = None) -> None:
+        """Metrics, new weights and save points of one batch the learners finished."""
+        import ray
+
+        results = self._learner_results(call, timeout)
+        steps = [r["update_steps"] for r in results]
+        if len(set(steps)) > 1:
+            raise LearnerError(f"learner replicas disagree on their update steps {steps}; agent.update must decide "
+                               "to update from len(buffer), its counters and env_steps only")
+        for r in results:
+            for key, value in r["sums"].items():
+                self._sums[key] = self._sums.get(key, 0.0) + value
+                self._counts[key] = self._counts.get(key, 0) + r["counts"][key]
+        if steps[0] != self.counters.update_steps:
+            self.counters.update_steps = steps[0]
+            self._weights_version += 1
+            self._weights_ref = call.weights
+        for point in results[0]["save_points"]:
+            self.agent.load_state_dict(ray.get(point["state"]))
+            self._agent_counters = Counters(point["episodes"], point["env_steps"], point["update_steps"])
+            live, self.counters = self.counters, Counters(**vars(self._agent_counters))
+            try:
+                self.save_point()
+            finally:
+                self.counters = live
+
+    # -- the end -------------------------------------------------------------------------------
+
+    def _wind_down(self, failed: bool) -> None:
+        """Stop the workers, let the learners finish their batches, write the final checkpoint.
+
+        After an error (``failed``) nothing is waited for and nothing raises: the error is what the user
+        needs to see, and the final checkpoint holds what the driver's agent has (the last save point).
+        """
+        import ray
+
+        for worker in self.workers:
+            ray.kill(worker, no_restart=True)  # their unfinished episodes were never counted
+        self.workers = []
+        self._in_flight.clear()
+        self.summary.workers = [t.as_dict(i) for i, t in enumerate(self._tallies)]
+        if failed:
+            try:
+                self._final_save()
+            except Exception as exc:  # keep the run's own error in front
+                self.run.log.error("final checkpoint failed: %s: %s", type(exc).__name__, exc)
+            return
+        try:
+            self._drain_learners(DRAIN_TIMEOUT_S)
+            if self.learners:
+                states = ray.get([learner.state_dict.remote() for learner in self.learners], timeout=DRAIN_TIMEOUT_S)
+                self.agent.load_state_dict(states[0])
+                self._agent_counters = Counters(**vars(self.counters))
+                self.summary.learner_update_steps = ray.get([learner.update_steps.remote() for learner in self.learners])
+                if len(states) > 1:
+                    self._check_replicas(states)
+        except (KeyboardInterrupt, ray.exceptions.RayError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            self.run.log.warning("the learners' final state is unavailable (%s: %s); the final checkpoint holds "
+                                 "the last save point", type(exc).__name__, first)
+            self.summary.interrupted = self.summary.interrupted or isinstance(exc, KeyboardInterrupt)
+        finally:
+            self._final_save()
+
+    def _final_save(self) -> None:
+        """Always written (as the single backend does), with the counters that go with the state."""
+        live, self.counters = self.counters, Counters(**vars(self._agent_counters))
+        try:
+            self.counters.update_steps = self.agent.update_steps
+            self.save(str(self.agent.update_steps))
+        finally:
+            self.counters = live
+
+    def _check_replicas(self, states: list[dict[str, Any]]) -> None:
+        """Whether every replica's state equals replica 0's (weights, optimizer, counters)."""
+        same = all(_equal(states[0], other) for other in states[1:])
+        self.summary.replicas_in_sync = same
+        if not same:
+            self.run.log.error("learner replicas ended with different states: gradients were not averaged alike")
+
+
+def _equal(a: Any, b: Any) -> bool:
+    import torch
+
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and torch.equal(a, b)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b))
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return bool(np.array_equal(a, b))
+    return a == b

@@ -1,0 +1,71 @@
+"""What the ``ray`` backend reads from ``general_cfg``, checked once before anything starts.
+
+``n_workers`` is a core key; ``n_learners`` and ``ray_address`` are this backend's own keys
+(:class:`RayBackendConfig`, registered as its ``config_type``, so they sit in ``general_cfg`` and are
+validated with it when ``mp_backend: ray``).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from joyrl_core import ConfigError, option
+
+# A worker sends whole episodes, at least this many transitions per call (fewer only when the run's
+# episode budget runs out). An episode is never split across calls, so buffers see each episode's
+# transitions in order. 1 means one episode per call: the policy acting is then at most about one
+# episode behind the learner (DQN on CartPole learns much later with 100-step batches of short episodes).
+CHUNK_STEPS = 1
+# Restarts Ray makes of a worker actor that died (its in-flight call is retried on the new process).
+WORKER_MAX_RESTARTS = 3
+# Seconds to wait for every actor to be placed and built before failing with what to change.
+ACTOR_START_TIMEOUT_S = 120.0
+# Seconds a gradient all-reduce waits for the other learners before failing (replicas out of step).
+COLLECTIVE_TIMEOUT_S = 120.0
+# Seconds to wait at the end (or after Ctrl-C) for the learners to finish queued batches.
+DRAIN_TIMEOUT_S = 60.0
+
+
+@dataclass
+class RayBackendConfig:
+    """The ``ray`` backend's ``general_cfg`` keys."""
+
+    n_learners: int = option(1, "learner replicas; each takes part of every batch and they average gradients", minimum=1)
+    ray_address: str | None = option(None, "null starts a local Ray; auto or host:port joins a running cluster")
+
+    def __post_init__(self) -> None:
+        if self.ray_address is not None and not self.ray_address.strip():
+            raise ValueError("ray_address: expected null (start a local Ray), auto, or host:port, got an empty string")
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    n_workers: int
+    n_learners: int
+    ray_address: str | None
+
+    @classmethod
+    def from_config(cls, config: Any) -> RayOptions:
+        general = config.general
+        if config.vector.n_envs > 1:
+            raise ConfigError(
+                f"env_cfg.n_envs: the ray backend steps one env per worker, got n_envs: {config.vector.n_envs}; "
+                "set general_cfg.n_workers to the number of envs to run in parallel instead"
+            )
+        backend = config.backend if isinstance(config.backend, RayBackendConfig) else RayBackendConfig()
+        n_workers, n_learners, address = general.n_workers, backend.n_learners, backend.ray_address
+        return cls(n_workers, n_learners, address.strip() if address else None)
+
+
+def actor_prefix(task_name: str) -> str:
+    """``joyrl/<task folder>/<6 hex digits>``: the names of a run's actors start with it. The random part
+    keeps names apart when runs on several machines (same config, same second) share one cluster."""
+    return f"joyrl/{task_name}/{secrets.token_hex(3)}"
+
+
+def actor_name(prefix: str, role: str, index: int) -> str:
+    """``<prefix>/worker-<i>`` or ``<prefix>/learner-<k>``: ``ray.get_actor(name)`` reaches it (from the
+    driver's Ray job), e.g. to inspect one, or to kill one in a test."""
+    return f"{prefix}/{role}-{index}"
