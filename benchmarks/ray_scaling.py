@@ -91,7 +91,7 @@ class Clock(Logger):
             self.update_rates.append(metrics["time/updates_per_sec"])
 
     def close(self):
-        pass
+        """Nothing to release: the marks live in memory for the benchmark to read."""
 
     def steps_per_sec(self, from_steps: int = 0) -> float:
         """Env steps per second from the first episode past ``WARMUP_EPISODES`` and ``from_steps``."""

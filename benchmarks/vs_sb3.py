@@ -5,7 +5,8 @@ Needs ``stable-baselines3`` (``pip install -c constraints.txt ".[bench]"`` or ``
 nothing itself. Upstream ``joyrl`` 0.6.8 is not a column: it pins ray 2.6.3, gymnasium 0.29.1, numpy 1.26
 and psutil 0.3.14, which cannot be installed beside this project's dependencies on Python 3.11.
 
-One evaluation protocol for every contender: 10 greedy episodes on a separate, seeded env every 2,000
+Each runs as installed: SB3 with torch's default thread count (``--sb3-threads`` to change it), JoyRL
+with its default ``torch_threads: 1``. One evaluation protocol for every contender: 10 greedy episodes on a separate, seeded env every 2,000
 env steps; evaluation time is excluded from training time.
 
 a. same hyper-parameters: SB3 and JoyRL both with the RL-Zoo CartPole-v1 hyper-parameters, same env
@@ -90,12 +91,13 @@ def greedy_eval(predict, seed: int) -> float:
     return float(np.mean(rewards))
 
 
-def run_sb3(seed: int, steps: int) -> Result:
+def run_sb3(seed: int, steps: int, threads: int) -> Result:
     import torch
     from stable_baselines3 import DQN
     from stable_baselines3.common.callbacks import BaseCallback
 
-    torch.set_num_threads(1)
+    # JoyRL sets its own torch_threads in this process; give SB3 back what it runs with as installed.
+    torch.set_num_threads(threads)
     result = Result()
 
     class Evaluate(BaseCallback):
@@ -187,18 +189,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--steps", type=int, default=50_000, help="env steps of the same-hyper-parameter runs")
+    parser.add_argument("--sb3-threads", type=int, default=__import__("torch").get_num_threads(),
+                        help="torch threads for SB3 (default: torch's default here, as SB3 runs out of the box)")
     args = parser.parse_args()
     try:
         import stable_baselines3
     except ImportError:
         sys.exit("stable-baselines3 is not installed: pip install -c constraints.txt '.[bench]' (or tox -e bench)")
 
+    print(f"SB3 with {args.sb3_threads} torch threads, JoyRL with its default torch_threads 1")
     print(f"machine: {os.cpu_count()} cores; torch {__import__('torch').__version__}, gymnasium {gym.__version__}, "
           f"stable-baselines3 {stable_baselines3.__version__}, joyrl-core {joyrl_core.__version__}")
     sb3, same, fast = {}, {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
-            sb3[seed] = run_sb3(seed, args.steps)
+            sb3[seed] = run_sb3(seed, args.steps, args.sb3_threads)
             same[seed] = run_joyrl(seed, zoo_as_joyrl(args.steps), None, tmp)
             fast[seed] = run_joyrl(seed, [], FAST_YAML, tmp)
             print(f"seed {seed}: sb3 {sb3[seed].train_time:.1f} s, joyrl same-hparams {same[seed].train_time:.1f} s, "

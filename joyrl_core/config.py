@@ -12,6 +12,7 @@ example YAML writes ``save_best_model:`` with no value.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import difflib
@@ -229,10 +230,8 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
             return float(value)
         if isinstance(value, str):
             # PyYAML reads exponents without a dot (1e-4) as strings.
-            try:
+            with contextlib.suppress(ValueError):
                 return float(value)
-            except ValueError:
-                pass
     elif tp is str:
         if isinstance(value, str):
             return value

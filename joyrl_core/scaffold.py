@@ -82,11 +82,7 @@ def create_plugin(name: str, kind: str, dest: Path) -> Path:
     files are written to a temporary folder first and renamed into place, so a failure leaves nothing.
     """
     names = plugin_names(name, kind)
-    try:
-        distribution(names.dist)
-    except PackageNotFoundError:
-        pass
-    else:
+    if _installed(names.dist):
         raise JoyRLError(f"a distribution named {names.dist} is already installed; choose another plugin name")
     dest = Path(dest)
     target = dest / names.dist
@@ -114,6 +110,14 @@ def create_plugin(name: str, kind: str, dest: Path) -> Path:
         if staging.exists():
             shutil.rmtree(staging)
     return target
+
+
+def _installed(dist: str) -> bool:
+    try:
+        distribution(dist)
+    except PackageNotFoundError:
+        return False
+    return True
 
 
 def _staging_folder(dest: Path, dist: str) -> Path:

@@ -44,8 +44,9 @@ def _set_up_process(run: RunContext, seed: int | None) -> None:
         torch.manual_seed(seed)
 
 
-class _Transitions(Buffer):
-    """Where a worker's rollout pushes transitions: kept in order, handed over as arrays."""
+class _Transitions:
+    """Where a worker's rollout pushes one episode's transitions (the push side of a buffer), kept in
+    order and handed to the learners as arrays. Never sampled: learners sample their own buffers."""
 
     def __init__(self, env_spec: EnvSpec):
         self.env_spec = env_spec
@@ -58,9 +59,6 @@ class _Transitions(Buffer):
         if truncated is None:
             truncated = np.zeros(len(rewards), dtype=bool)
         self.rows.extend(zip(obs, actions, rewards, next_obs, terminated, truncated))
-
-    def sample(self, batch_size: int) -> Batch:
-        raise NotImplementedError("a worker's transitions are not sampled; they go to the learner")
 
     def __len__(self) -> int:
         return len(self.rows)
