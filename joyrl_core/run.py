@@ -19,7 +19,7 @@ import numpy as np
 
 from joyrl_core.agent import Agent
 from joyrl_core.buffers import Buffer
-from joyrl_core.checkpoint import find_checkpoint
+from joyrl_core.checkpoint import find_checkpoint, load_checkpoint
 from joyrl_core.config import RunConfig, dump_config
 from joyrl_core.errors import EnvError, JoyRLError
 from joyrl_core.loggers import Logger, LoggerGroup
@@ -232,8 +232,9 @@ def start_run(config: RunConfig, registry: Registry, logger_overrides: Sequence[
         probe.close()
 
     if general.load_checkpoint or general.mode == "test":
-        # Fail on a wrong load_path before a task folder is made for a run that cannot start.
-        find_checkpoint(general.load_path, general.task_dir, general.load_model)
+        # Fail on a wrong load_path, or a corrupt or unsafe file, before a task folder is made for a
+        # run that cannot start.
+        load_checkpoint(find_checkpoint(general.load_path, general.task_dir, general.load_model))
 
     task = create_task_dir(general.task_dir, general.mode, env_id, general.algo_name)
     atomic_write_text(task.config_file, dump_config(config))

@@ -505,6 +505,7 @@ def test_corrupt_checkpoint_is_a_one_line_error(trained, tmp_path, damage, mode)
     result = joyrl_run(tmp_path / "tasks", *DQN_ALGO, mode=mode, load_checkpoint=True, load_path=bad,
                        max_episode=1, loggers="[csv]", save_fig=False)
     assert_one_line_error(result, str(bad), "corrupt or truncated checkpoint")
+    assert not (tmp_path / "tasks").exists() or not any((tmp_path / "tasks").iterdir())  # no empty task folder
 
 
 def test_missing_load_path_is_a_one_line_error(trained, tmp_path):
