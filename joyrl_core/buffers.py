@@ -45,6 +45,20 @@ class Batch:
         return len(self.rewards)
 
 
+def allocate_transitions(capacity: int, env_spec: EnvSpec) -> tuple[np.ndarray, ...]:
+    """Zeroed arrays for ``capacity`` transitions of ``env_spec``, for buffers to fill in place:
+    ``(obs, actions, rewards, next_obs, terminated, truncated)``; flags and rewards are float32."""
+    obs_shape = (capacity, *env_spec.obs_shape)
+    return (
+        np.zeros(obs_shape, dtype=env_spec.obs_dtype),
+        np.zeros((capacity, *env_spec.action_shape), dtype=env_spec.action_dtype),
+        np.zeros(capacity, dtype=np.float32),
+        np.zeros(obs_shape, dtype=env_spec.obs_dtype),
+        np.zeros(capacity, dtype=np.float32),
+        np.zeros(capacity, dtype=np.float32),
+    )
+
+
 class Buffer(abc.ABC):
     """Storage of transitions. ``push``/``push_batch`` by the rollout, ``sample`` by the learner."""
 
@@ -93,13 +107,8 @@ class ReplayQueue(Buffer):
         if capacity < 1:
             raise ValueError(f"buffer capacity must be >= 1, got {capacity}")
         self.capacity = capacity
-        obs_shape = (capacity, *env_spec.obs_shape)
-        self._obs = np.zeros(obs_shape, dtype=env_spec.obs_dtype)
-        self._next_obs = np.zeros(obs_shape, dtype=env_spec.obs_dtype)
-        self._actions = np.zeros((capacity, *env_spec.action_shape), dtype=env_spec.action_dtype)
-        self._rewards = np.zeros(capacity, dtype=np.float32)
-        self._terminated = np.zeros(capacity, dtype=np.float32)
-        self._truncated = np.zeros(capacity, dtype=np.float32)
+        (self._obs, self._actions, self._rewards, self._next_obs, self._terminated,
+         self._truncated) = allocate_transitions(capacity, env_spec)
         # Which push call wrote each row (-1: never written) and how many rows that call wrote.
         self._push_id = np.full(capacity, -1, dtype=np.int64)
         self._stride = np.ones(capacity, dtype=np.int64)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from joyrl_core import Batch, Buffer, ConfigError, EnvSpec
+from joyrl_core import Batch, Buffer, ConfigError, EnvSpec, allocate_transitions
 
 
 class EpisodeBuffer(Buffer):
@@ -23,13 +23,8 @@ class EpisodeBuffer(Buffer):
         if capacity < 1:
             raise ValueError(f"buffer capacity must be >= 1, got {capacity}")
         self.capacity = capacity
-        obs_shape = (capacity, *env_spec.obs_shape)
-        self._obs = np.zeros(obs_shape, dtype=env_spec.obs_dtype)
-        self._next_obs = np.zeros(obs_shape, dtype=env_spec.obs_dtype)
-        self._actions = np.zeros((capacity, *env_spec.action_shape), dtype=env_spec.action_dtype)
-        self._rewards = np.zeros(capacity, dtype=np.float32)
-        self._terminated = np.zeros(capacity, dtype=np.float32)
-        self._truncated = np.zeros(capacity, dtype=np.float32)
+        (self._obs, self._actions, self._rewards, self._next_obs, self._terminated,
+         self._truncated) = allocate_transitions(capacity, env_spec)
         self._env = np.zeros(capacity, dtype=np.int64)  # which vectorized env each row came from
         self._arrays = (self._obs, self._actions, self._rewards, self._next_obs, self._terminated,
                         self._truncated, self._env)
