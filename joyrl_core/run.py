@@ -93,7 +93,7 @@ class RunContext:
 
     def make_env(self, render_mode: str | None = None) -> gym.Env:
         component = self.registry.get("env", self.config.general.env_name)
-        return _build_env(component, self.config.env, render_mode)
+        return _call_env_factory(component.factory, component.name, self.config.env, render_mode)
 
     def make_vector_env(self) -> gym.vector.VectorEnv:
         """``env_cfg.n_envs`` copies of the env, each cut at ``max_step`` steps, autoresetting in the
@@ -130,10 +130,6 @@ class RunContext:
         component = self.registry.get("buffer", buffer_type)
         capacity = int(getattr(self.config.algo, "buffer_size"))
         return component.factory(capacity, self.env_spec, self.config.buffer, seed)
-
-
-def _build_env(component: Any, env_cfg: Any, render_mode: str | None) -> gym.Env:
-    return _call_env_factory(component.factory, component.name, env_cfg, render_mode)
 
 
 def _call_env_factory(factory: Any, name: str, env_cfg: Any, render_mode: str | None) -> gym.Env:
@@ -223,7 +219,7 @@ def start_run(config: RunConfig, registry: Registry, logger_overrides: Sequence[
     set_torch_threads(general.torch_threads)
 
     env_component = registry.get("env", general.env_name)
-    probe = _build_env(env_component, config.env, None)
+    probe = _call_env_factory(env_component.factory, env_component.name, config.env, None)
     try:
         env_id = env_id_of(config, probe)
         env_spec = EnvSpec.from_env(probe, env_id)

@@ -22,6 +22,11 @@ from joyrl_core.trajectories import TrajectoryWriter
 from joyrl_core.video import FRAME_CAP, write_gif
 
 
+def _next_multiple(value: int, every: int) -> int:
+    """The first multiple of ``every`` above ``value``: counters can jump several steps at once."""
+    return (value // every + 1) * every
+
+
 def restore_agent(run: RunContext, agent: Agent) -> Counters:
     """Load the checkpoint ``load_path``/``load_model`` name into ``agent``; return its counters."""
     general = run.config.general
@@ -52,7 +57,8 @@ class Trainer:
         self._eval_runner: EnvRunner | None = None
         self._metric_sums: dict[str, float] = {}
         self._metric_counts: dict[str, int] = {}
-        self._next_save = run.config.general.model_save_fre
+        # Save points and evaluations are scheduled by train(); none happen before it starts.
+        self._next_save = math.inf
         self._next_eval = math.inf
         self._solved = False
         self._start = time.perf_counter()
@@ -151,8 +157,7 @@ class Trainer:
         metrics = self.agent.update(self.buffer, self.counters.env_steps)
         if self.counters.env_steps >= self._next_eval:
             self.online_eval()
-            every = self.general.eval_every_steps
-            self._next_eval = (self.counters.env_steps // every + 1) * every
+            self._next_eval = _next_multiple(self.counters.env_steps, self.general.eval_every_steps)
         if metrics is None:
             return
         for key, value in metrics.items():
@@ -161,7 +166,7 @@ class Trainer:
         # An update may take several gradient steps, so compare rather than test divisibility.
         if self.agent.update_steps >= self._next_save:
             self.save_point()
-            self._next_save = (self.agent.update_steps // self.general.model_save_fre + 1) * self.general.model_save_fre
+            self._next_save = _next_multiple(self.agent.update_steps, self.general.model_save_fre)
 
     def _on_step(self) -> bool:
         self.counters.env_steps += 1
@@ -240,11 +245,9 @@ class Trainer:
         if self.general.load_checkpoint:
             self.counters = restore_agent(self.run, self.agent)
         counters = self.counters
-        fre = self.general.model_save_fre
-        self._next_save = (self.agent.update_steps // fre + 1) * fre
-        every = self.general.eval_every_steps
-        if self.general.online_eval and every is not None:
-            self._next_eval = (counters.env_steps // every + 1) * every
+        self._next_save = _next_multiple(self.agent.update_steps, self.general.model_save_fre)
+        if self.general.online_eval and self.general.eval_every_steps is not None:
+            self._next_eval = _next_multiple(counters.env_steps, self.general.eval_every_steps)
         self._speed_mark = (time.perf_counter(), counters.env_steps)
         try:
             if self.run.config.vector.n_envs > 1:
