@@ -406,8 +406,7 @@ def resolve_config(registry: Any, yaml_path: str | Path | None = None, overrides
         buffer_cfg = _split_section(buffer_component, algo_raw, algo_component.config_type, "algo_cfg", sources)
     algo = _build_plugin_section(algo_component, algo_raw, "algo_cfg", sources)
     env_raw = raw["env_cfg"]
-    vector_keys = {f.name for f in dataclasses.fields(VectorConfig)}
-    vector = build_section(VectorConfig, {k: env_raw.pop(k) for k in list(env_raw) if k in vector_keys}, "env_cfg", sources)
+    vector = _take_section(VectorConfig, env_raw, "env_cfg", sources)
     env = _build_plugin_section(env_component, env_raw, "env_cfg", sources)
     return RunConfig(
         general=general, algo=algo, env=env, buffer=buffer_cfg, vector=vector,
@@ -433,7 +432,13 @@ def _split_section(component: Any, raw: dict[str, Any], host: type | None, secti
             f"{component.kind} {component.name!r} ({component.distribution}) declares {section} options that "
             f"already exist there: {', '.join(sorted(clash))}; its author must rename them"
         )
-    return build_section(component.config_type, {k: raw.pop(k) for k in list(raw) if k in keys}, section, sources)
+    return _take_section(component.config_type, raw, section, sources)
+
+
+def _take_section(cls: type, raw: dict[str, Any], section: str, sources: _Sources) -> Any:
+    """Build ``cls`` from the keys of ``raw`` that are its fields, removing them from ``raw``."""
+    keys = {f.name for f in dataclasses.fields(cls)}
+    return build_section(cls, {k: raw.pop(k) for k in list(raw) if k in keys}, section, sources)
 
 
 def _default_of(cls: type | None, name: str) -> Any:
