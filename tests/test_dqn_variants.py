@@ -240,10 +240,13 @@ def test_metrics_are_those_of_the_last_gradient_step():
         buffer.push(rng.standard_normal(4), rng.integers(3), rng.standard_normal(), rng.standard_normal(4), False)
     seen = []
     original = agent._gradient_step
-    agent._gradient_step = lambda b: seen.append(original(b)) or seen[-1]
+    agent._gradient_step = lambda *args: seen.append(original(*args)) or seen[-1]
     metrics = agent.update(buffer, 1)
     assert len(seen) == 5 and agent.update_steps == 5
-    assert metrics == {"loss": pytest.approx(seen[-1][0].item()), "mean_q": pytest.approx(seen[-1][1].item())}
+    q, target, weights = seen[-1]
+    assert weights is None
+    assert metrics == {"loss": pytest.approx(nn.functional.mse_loss(q, target).item()),
+                       "mean_q": pytest.approx(q.mean().item())}
 
 
 def test_resume_continues_the_cadence_without_a_burst():

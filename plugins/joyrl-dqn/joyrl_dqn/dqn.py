@@ -16,6 +16,7 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,7 @@ from torch.nn import functional as F
 from joyrl_core import Agent, Buffer, EnvSpec
 
 from joyrl_dqn.config import DQNConfig, LayerConfig
+from joyrl_dqn.explicit_mlp import ExplicitMLP
 
 _ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -41,6 +43,27 @@ _ACTIVATIONS = {
 # (see the plugin README). From a handful of rows on, numpy's matrix products go through OpenBLAS's
 # own thread pool (not bound by torch_threads) and were no faster than torch, often slower.
 NUMPY_ACT_MAX_BATCH = 1
+
+# The most bytes of float32 observations (obs and next_obs) sampled at once for a run of gradient steps.
+SEGMENT_MAX_BYTES = 16 * 2**20
+
+
+@dataclass
+class _Segment:
+    """The batches of ``steps`` consecutive gradient steps as device tensors, batch ``i`` in rows
+    ``i * batch_size`` to ``(i + 1) * batch_size``; ``targets`` where they could be computed ahead."""
+
+    steps: int
+    batch_size: int
+    obs: torch.Tensor
+    actions: torch.Tensor
+    weights: torch.Tensor | None
+    indices: np.ndarray
+    rewards: torch.Tensor
+    next_obs: torch.Tensor
+    terminated: torch.Tensor
+    discounts: torch.Tensor | float
+    targets: torch.Tensor | None = None
 
 
 class DuelingHead(nn.Module):
@@ -152,6 +175,14 @@ class DQNAgent(Agent):
         self._cpu = self.device.type == "cpu"
         self._numpy_greedy = numpy_greedy(self.q_net) if self._cpu else None
         self._checked_buffer: Buffer | None = None
+        row_bytes = 2 * in_dim * 4  # obs and next_obs as float32
+        self._segment_max_steps = max(1, SEGMENT_MAX_BYTES // (row_bytes * config.batch_size))
+        self._build_explicit()
+
+    def _build_explicit(self) -> None:
+        # On CPU, plain MLPs learn through ExplicitMLP; ``explicit = None`` makes the agent use autograd.
+        self.explicit = ExplicitMLP.of(self.q_net) if self._cpu else None
+        self._explicit_target = ExplicitMLP.of(self.target_net) if self.explicit is not None else None
 
     def __getstate__(self) -> dict[str, Any]:
         # The numpy actor reads this agent's own parameter storage: a copy (deepcopy, pickle) must build
@@ -159,11 +190,13 @@ class DQNAgent(Agent):
         state = self.__dict__.copy()
         state["_numpy_greedy"] = None
         state["_checked_buffer"] = None
+        state["explicit"] = state["_explicit_target"] = None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._numpy_greedy = numpy_greedy(self.q_net) if self._cpu else None
+        self._build_explicit()
 
     # -- acting ---------------------------------------------------------------------------------
 
@@ -240,10 +273,15 @@ class DQNAgent(Agent):
             return None
         if buffer is not self._checked_buffer:
             self._check_buffer(buffer)
-        for _ in range(n_steps):
-            loss, q = self._gradient_step(buffer)
-        # One device sync for the metrics, after the last gradient step only.
-        return {"loss": float(loss.item()), "mean_q": float(q.item())}
+        while n_steps > 0:
+            segment = self._sample_segment(buffer, n_steps)
+            for i in range(segment.steps):
+                q, target, weights = self._gradient_step(segment, i, buffer)
+            n_steps -= segment.steps
+        # Metrics of the last gradient step only, with one device sync.
+        with torch.no_grad():
+            loss = self._loss(q, target, weights)
+        return {"loss": float(loss.item()), "mean_q": float(q.mean().item())}
 
     def _check_buffer(self, buffer: Buffer) -> None:
         if self.cfg.n_step > 1 and "n_step" not in inspect.signature(buffer.sample).parameters:
@@ -253,42 +291,81 @@ class DQNAgent(Agent):
             )
         self._checked_buffer = buffer
 
+    def _q_values(self, obs: torch.Tensor, online: bool) -> torch.Tensor:
+        explicit = self.explicit if online else self._explicit_target
+        if explicit is not None:
+            return explicit.forward(obs)[0]
+        return (self.q_net if online else self.target_net)(obs)
+
     def td_target(self, rewards: torch.Tensor, next_obs: torch.Tensor, terminated: torch.Tensor,
                   discounts: torch.Tensor | float) -> torch.Tensor:
         """``rewards + discounts * (1 - terminated) * Q_target(next_obs, a*)``; ``a*`` picked by the online
         network with ``double``, by the target network without."""
-        next_q_target = self.target_net(next_obs)
+        next_q_target = self._q_values(next_obs, online=False)
         if self.cfg.double:
-            next_actions = self.q_net(next_obs).argmax(dim=1, keepdim=True)
+            next_actions = self._q_values(next_obs, online=True).argmax(dim=1, keepdim=True)
             next_q = next_q_target.gather(1, next_actions).squeeze(1)
         else:
-            next_q = next_q_target.max(dim=1).values
+            next_q = next_q_target.amax(dim=1)
         return rewards + discounts * (1.0 - terminated) * next_q
 
-    def _gradient_step(self, buffer: Buffer) -> tuple[torch.Tensor, torch.Tensor]:
+    def _sample_segment(self, buffer: Buffer, n_steps: int) -> _Segment:
+        """The batches of the next gradient steps (at most ``n_steps``), sampled in one call.
+
+        Taking k batches of B rows as one sample of k * B rows is the same draw for a buffer whose
+        sampling does not depend on learning, and it turns k samplings and k host-to-device copies
+        into one. A prioritized buffer (one with ``update_priorities``) changes its distribution after
+        every step, so it is sampled one batch at a time. Without ``double`` the TD targets of the
+        whole segment come from one forward pass of the target network, so the segment also ends at
+        the next target update; with ``double`` the online network picks ``a*`` and that changes with
+        every step, so those targets are computed step by step.
+        """
         cfg = self.cfg
+        steps = 1 if hasattr(buffer, "update_priorities") else min(n_steps, self._segment_max_steps)
+        if not cfg.double:
+            steps = min(steps, cfg.target_update - self._updates % cfg.target_update)
+        rows = steps * cfg.batch_size
         if cfg.n_step > 1:
-            batch = buffer.sample(cfg.batch_size, n_step=cfg.n_step, gamma=cfg.gamma)
+            batch = buffer.sample(rows, n_step=cfg.n_step, gamma=cfg.gamma)
             discounts: torch.Tensor | float = self._tensor(batch.discounts)
         else:
-            batch = buffer.sample(cfg.batch_size)
+            batch = buffer.sample(rows)
             discounts = cfg.gamma
-        obs = self._obs_tensor(batch.obs)
-        next_obs = self._obs_tensor(batch.next_obs)
-        actions = self._tensor(batch.actions, torch.long)
-        rewards = self._tensor(batch.rewards)
-        terminated = self._tensor(batch.terminated)
+        segment = _Segment(
+            steps=steps,
+            batch_size=cfg.batch_size,
+            obs=self._obs_tensor(batch.obs),
+            actions=self._tensor(batch.actions, torch.long).unsqueeze(1),
+            weights=None if batch.weights.min() == 1.0 else self._tensor(batch.weights),
+            indices=batch.indices,
+            rewards=self._tensor(batch.rewards),
+            next_obs=self._obs_tensor(batch.next_obs),
+            terminated=self._tensor(batch.terminated),
+            discounts=discounts,
+        )
+        if not cfg.double:
+            segment.targets = self._td_targets(segment, slice(None))
+        return segment
 
-        q = self.q_net(obs).gather(1, actions.unsqueeze(1)).squeeze(1)
-        with torch.no_grad():
-            target = self.td_target(rewards, next_obs, terminated, discounts)
-        loss_fn = F.smooth_l1_loss if cfg.loss == "huber" else F.mse_loss
-        if batch.weights.min() == 1.0:  # uniform sampling: the fused mean loss, two ops fewer each way
-            loss = loss_fn(q, target)
-        else:  # importance-sampling weights (prioritized replay) scale each sample's loss
-            loss = (loss_fn(q, target, reduction="none") * self._tensor(batch.weights)).mean()
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+    @torch.no_grad()
+    def _td_targets(self, segment: _Segment, rows: slice) -> torch.Tensor:
+        discounts = segment.discounts
+        return self.td_target(segment.rewards[rows], segment.next_obs[rows], segment.terminated[rows],
+                              discounts if isinstance(discounts, float) else discounts[rows])
+
+    def _gradient_step(self, segment: _Segment, i: int, buffer: Buffer) \
+            -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """One gradient step on batch ``i`` of ``segment``; returns ``Q(s, a)``, the TD target and the
+        importance weights (``None`` for uniform sampling) of that batch, for the caller's metrics."""
+        cfg = self.cfg
+        rows = slice(i * segment.batch_size, (i + 1) * segment.batch_size)
+        target = segment.targets[rows] if segment.targets is not None else self._td_targets(segment, rows)
+        obs, actions = segment.obs[rows], segment.actions[rows]
+        weights = None if segment.weights is None else segment.weights[rows]
+        if self.explicit is not None:
+            q = self._explicit_gradients(obs, actions, target, weights)
+        else:
+            q = self._autograd_gradients(obs, actions, target, weights)
         self.sync_gradients(self._params)
         if cfg.max_grad_norm is not None:
             nn.utils.clip_grad_norm_(self._params, cfg.max_grad_norm)
@@ -296,11 +373,43 @@ class DQNAgent(Agent):
 
         update_priorities = getattr(buffer, "update_priorities", None)
         if update_priorities is not None:
-            update_priorities(batch.indices, (target - q.detach()).cpu().numpy())
+            update_priorities(segment.indices[rows], (target - q).cpu().numpy())
         self._updates += 1
         if self._updates % cfg.target_update == 0:
             self.update_target()
-        return loss.detach(), q.detach().mean()
+        return q, target, weights
+
+    def _loss(self, q: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+        loss_fn = F.smooth_l1_loss if self.cfg.loss == "huber" else F.mse_loss
+        if weights is None:  # uniform sampling: the fused mean loss, two ops fewer each way
+            return loss_fn(q, target)
+        # importance-sampling weights (prioritized replay) scale each sample's loss
+        return (loss_fn(q, target, reduction="none") * weights).mean()
+
+    def _autograd_gradients(self, obs: torch.Tensor, actions: torch.Tensor, target: torch.Tensor,
+                            weights: torch.Tensor | None) -> torch.Tensor:
+        q = self.q_net(obs).gather(1, actions).squeeze(1)
+        self.optimizer.zero_grad(set_to_none=True)
+        self._loss(q, target, weights).backward()
+        return q.detach()
+
+    @torch.no_grad()
+    def _explicit_gradients(self, obs: torch.Tensor, actions: torch.Tensor, target: torch.Tensor,
+                            weights: torch.Tensor | None) -> torch.Tensor:
+        """:meth:`_loss`'s gradients by :class:`ExplicitMLP`: d loss / d Q(s, a) per sample, scattered
+        onto the taken actions, then back through the network."""
+        assert self.explicit is not None
+        out, inputs = self.explicit.forward(obs)
+        q = out.gather(1, actions).squeeze(1)
+        td = q - target
+        # smooth_l1 (beta 1) has derivative clamp(td, -1, 1); the squared error 2 td
+        grad_q = td.clamp(-1.0, 1.0) if self.cfg.loss == "huber" else td.mul(2.0)
+        if weights is not None:
+            grad_q.mul_(weights)
+        grad_q.div_(len(td))
+        grad_out = torch.zeros_like(out).scatter_(1, actions, grad_q.unsqueeze(1))
+        self.explicit.backward(grad_out, inputs)
+        return q
 
     @torch.no_grad()
     def update_target(self) -> None:

@@ -1,0 +1,178 @@
+"""DQN's two CPU fast paths give autograd's answers: gradients by ``ExplicitMLP`` instead of autograd,
+and the batches (and TD targets) of a run of gradient steps sampled in one call."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from joyrl_core import EnvSpec, ReplayQueue
+from joyrl_dqn import DQNConfig
+from joyrl_dqn.dqn import DQNAgent, build_q_network
+from joyrl_dqn.config import LayerConfig
+from joyrl_dqn.explicit_mlp import ExplicitMLP
+from joyrl_dqn.per import PrioritizedReplayQueue
+
+SPEC = EnvSpec("test", (5,), np.dtype(np.float32), "discrete", n_actions=3)
+
+
+def layers(*specs: tuple[int, str]) -> list[LayerConfig]:
+    return [LayerConfig(layer_dim=[width], activation=activation) for width, activation in specs]
+
+
+@pytest.mark.parametrize("activations", [("relu", "relu"), ("tanh", "sigmoid"), ("none",), ("relu", "none", "tanh")])
+def test_explicit_gradients_equal_autograd(activations):
+    torch.manual_seed(0)
+    net = build_q_network(layers(*[(24, a) for a in activations]), 5, 3)
+    explicit = ExplicitMLP.of(net)
+    assert explicit is not None
+    x = torch.randn(32, 5)
+    grad_output = torch.randn(32, 3)
+    # ReLU's derivative at exactly 0 is where the two could disagree; sign(0) = 0 is autograd's choice too.
+    x[0] = 0.0
+
+    out, inputs = explicit.forward(x)
+    torch.testing.assert_close(out, net(x).detach())
+    grads = explicit.backward(grad_output, inputs)
+    expected = torch.autograd.grad((net(x) * grad_output).sum(), list(net.parameters()))
+    assert len(grads) == len(expected)
+    for got, want, param in zip(grads, expected, net.parameters()):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+        assert param.grad is got  # written where the optimizer reads it
+
+    # Called again, the same .grad tensors are overwritten, not accumulated into.
+    storage = [p.grad.data_ptr() for p in net.parameters()]
+    explicit.backward(grad_output, inputs)
+    assert [p.grad.data_ptr() for p in net.parameters()] == storage
+    for got, want in zip(net.parameters(), expected):
+        torch.testing.assert_close(got.grad, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("net", [
+    build_q_network(layers((8, "relu")), 5, 3, dueling=True),
+    build_q_network(layers((8, "elu")), 5, 3),
+    build_q_network(layers((8, "gelu")), 5, 3),
+    build_q_network(layers((8, "leaky_relu")), 5, 3),
+    nn.Sequential(nn.ReLU(), nn.Linear(5, 3)),
+    nn.Linear(5, 3),
+])
+def test_networks_it_does_not_cover_keep_autograd(net):
+    assert ExplicitMLP.of(net) is None
+
+
+def test_agents_pick_the_explicit_path_on_cpu_for_plain_networks():
+    assert DQNAgent(DQNConfig(), SPEC, "cpu", 0).explicit is not None
+    assert DQNAgent(DQNConfig(dueling=True), SPEC, "cpu", 0).explicit is None
+
+
+def filled(buffer_type=ReplayQueue, rows: int = 300, seed: int = 0):
+    buffer = buffer_type(1000, SPEC, seed=seed)
+    rng = np.random.default_rng(seed)
+    for i in range(rows):
+        buffer.push(rng.standard_normal(5), rng.integers(3), rng.standard_normal(), rng.standard_normal(5),
+                    i % 37 == 36, truncated=i % 50 == 49)
+    return buffer
+
+
+def train(agent: DQNAgent, buffer, calls: int = 6):
+    """The parameters after ``calls`` updates and the last update's metrics."""
+    for step in range(1, calls + 1):
+        metrics = agent.update(buffer, step * agent.cfg.train_freq)
+    return [p.detach().clone() for p in agent.q_net.parameters()], metrics
+
+
+VARIANTS = {
+    "vanilla mse": {},
+    "huber clipped": {"loss": "huber", "max_grad_norm": 0.5},
+    "double": {"double": True},
+    "n-step soft target": {"n_step": 3, "tau": 0.3, "target_update": 1},
+}
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("prioritized", [False, True])
+def test_explicit_and_autograd_agents_learn_the_same(variant, prioritized):
+    config = dict(value_layers=layers((32, "relu"), (32, "tanh")), batch_size=16, lr=3e-3,
+                  train_freq=4, gradient_steps=5, target_update=3)
+    config.update(VARIANTS[variant])
+    results = []
+    for explicit in (True, False):
+        torch.manual_seed(0)  # the networks' initial weights
+        agent = DQNAgent(DQNConfig(**config), SPEC, "cpu", 0)
+        if not explicit:
+            agent.explicit = None
+        buffer = filled(PrioritizedReplayQueue if prioritized else ReplayQueue)
+        results.append(train(agent, buffer))
+    (params, metrics), (reference, reference_metrics) = results
+    for got, want in zip(params, reference):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+    assert metrics == pytest.approx(reference_metrics, rel=1e-4)
+
+
+class RecordingBuffer(ReplayQueue):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.sampled: list[int] = []
+
+    def sample(self, batch_size, n_step=1, gamma=1.0):
+        self.sampled.append(batch_size)
+        return super().sample(batch_size, n_step, gamma)
+
+
+@pytest.mark.parametrize("double, expected", [
+    # Targets computed ahead must come from the target network of their step: a run of gradient
+    # steps is cut at every target update (every 3rd step here).
+    (False, [3 * 16, 3 * 16, 2 * 16]),
+    # With double the online network chooses a*, so targets are computed step by step and only the
+    # sampling is batched.
+    (True, [8 * 16]),
+])
+def test_a_run_of_gradient_steps_samples_once_and_matches_step_by_step(double, expected):
+    config = DQNConfig(value_layers=layers((32, "relu")), batch_size=16, lr=1e-2, train_freq=1,
+                       gradient_steps=8, target_update=3, double=double)
+    torch.manual_seed(0)
+    batched = DQNAgent(config, SPEC, "cpu", 0)
+    buffer = filled(RecordingBuffer)
+    batched.update(buffer, 1)
+    assert buffer.sampled == expected
+
+    torch.manual_seed(0)
+    step_by_step = DQNAgent(config, SPEC, "cpu", 0)
+    step_by_step._segment_max_steps = 1
+    one_at_a_time = filled(RecordingBuffer)
+    step_by_step.update(one_at_a_time, 1)
+    assert one_at_a_time.sampled == [16] * 8
+    # One draw of k * 16 rows is the same stream of rows as k draws of 16.
+    for got, want in zip(batched.q_net.parameters(), step_by_step.q_net.parameters()):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+    assert batched.update_steps == step_by_step.update_steps == 8
+
+
+def test_prioritized_buffers_are_sampled_one_batch_at_a_time():
+    class RecordingPER(PrioritizedReplayQueue):
+        sampled: list[int] = []
+
+        def sample(self, batch_size, n_step=1, gamma=1.0):
+            self.sampled.append(batch_size)
+            return super().sample(batch_size, n_step, gamma)
+
+    agent = DQNAgent(DQNConfig(value_layers=layers((8, "relu")), batch_size=16, gradient_steps=4), SPEC, "cpu", 0)
+    buffer = filled(RecordingPER)
+    agent.update(buffer, 1)
+    assert buffer.sampled == [16] * 4
+
+
+def test_large_observations_cap_the_rows_sampled_at_once():
+    big = EnvSpec("big", (84 * 84 * 4,), np.dtype(np.float32), "discrete", n_actions=3)
+    agent = DQNAgent(DQNConfig(value_layers=layers((8, "relu")), batch_size=32, gradient_steps=64,
+                               target_update=1000), big, "cpu", 0)
+    buffer = RecordingBuffer(200, big, seed=0)
+    zeros = np.zeros(84 * 84 * 4, dtype=np.float32)
+    for i in range(100):
+        buffer.push(zeros, i % 3, 1.0, zeros, False)
+    agent.update(buffer, 1)
+    # 16 MiB of float32 obs and next_obs: 2 * 28224 * 4 bytes a row -> 74 rows, two batches of 32.
+    assert buffer.sampled == [64] * 32
+    assert agent.update_steps == 64
