@@ -5,9 +5,9 @@ Needs ``stable-baselines3`` (``pip install -c constraints.txt ".[bench]"`` or ``
 nothing itself. Upstream ``joyrl`` 0.6.8 is not a column: it pins ray 2.6.3, gymnasium 0.29.1, numpy 1.26
 and psutil 0.3.14, which cannot be installed beside this project's dependencies on Python 3.11.
 
-Each runs as installed: SB3 with torch's default thread count (``--sb3-threads`` to change it), JoyRL
-with its default ``torch_threads: 1``. One evaluation protocol for every contender: 10 greedy episodes on a separate, seeded env every 2,000
-env steps; evaluation time is excluded from training time.
+Each runs as installed: SB3 with torch's default thread count (all cores), JoyRL with its default
+``torch_threads: 1``; ``--threads N`` gives both N. One evaluation protocol for every contender: 10 greedy
+episodes on a separate, seeded env every 2,000 env steps; evaluation time is excluded from training time.
 
 a. same hyper-parameters: SB3 and JoyRL both with the RL-Zoo CartPole-v1 hyper-parameters, same env
    steps: training wall time and env steps/s (target: JoyRL/SB3 wall time <= 0.5);
@@ -17,7 +17,7 @@ b. time to solve: SB3 (zoo) against ``examples/cartpole_dqn_fast.yaml``: env ste
 c. framework overhead: the single backend's env steps/s with a random policy over raw gymnasium
    steps/s, single env and ``n_envs: 8`` (target >= 0.6 single).
 
-    python benchmarks/vs_sb3.py [--seeds 1 2 3] [--steps 50000]
+    python benchmarks/vs_sb3.py [--seeds 1 2 3] [--steps 50000] [--threads N]
 
 The last line is machine-readable: ``summary: same_hparams_ratio=X time_to_solve_ratio=Y
 overhead_ratio=Z solved_seeds=N/3 final_solved=N/3``.
@@ -96,7 +96,7 @@ def run_sb3(seed: int, steps: int, threads: int) -> Result:
     from stable_baselines3 import DQN
     from stable_baselines3.common.callbacks import BaseCallback
 
-    # JoyRL sets its own torch_threads in this process; give SB3 back what it runs with as installed.
+    # JoyRL sets its torch_threads in this process; give SB3 its own count back.
     torch.set_num_threads(threads)
     result = Result()
 
@@ -123,10 +123,10 @@ def run_sb3(seed: int, steps: int, threads: int) -> Result:
     return result
 
 
-def run_joyrl(seed: int, overrides: list[str], yaml: Path | None, task_dir: str) -> Result:
+def run_joyrl(seed: int, overrides: list[str], yaml: Path | None, task_dir: str, threads: int | None) -> Result:
     registry = joyrl_core.load_registry()
     cfg = joyrl_core.resolve_config(registry, yaml, [
-        *overrides,
+        *overrides, *([f"general_cfg.torch_threads={threads}"] if threads else []),
         f"general_cfg.seed={seed}", f"general_cfg.task_dir={task_dir}", "general_cfg.loggers=[csv]",
         "general_cfg.online_eval=true", f"general_cfg.online_eval_episode={EVAL_EPISODES}",
         f"general_cfg.eval_every_steps={EVAL_EVERY}", "general_cfg.save_fig=false",
@@ -189,23 +189,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--steps", type=int, default=50_000, help="env steps of the same-hyper-parameter runs")
-    parser.add_argument("--sb3-threads", type=int, default=__import__("torch").get_num_threads(),
-                        help="torch threads for SB3 (default: torch's default here, as SB3 runs out of the box)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads of both learners (default: each its own default)")
     args = parser.parse_args()
     try:
         import stable_baselines3
     except ImportError:
         sys.exit("stable-baselines3 is not installed: pip install -c constraints.txt '.[bench]' (or tox -e bench)")
 
-    print(f"SB3 with {args.sb3_threads} torch threads, JoyRL with its default torch_threads 1")
+    sb3_threads = args.threads or __import__("torch").get_num_threads()
+    print(f"torch threads: SB3 {sb3_threads}, JoyRL {args.threads or 'its default torch_threads (1)'}")
     print(f"machine: {os.cpu_count()} cores; torch {__import__('torch').__version__}, gymnasium {gym.__version__}, "
           f"stable-baselines3 {stable_baselines3.__version__}, joyrl-core {joyrl_core.__version__}")
     sb3, same, fast = {}, {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
-            sb3[seed] = run_sb3(seed, args.steps, args.sb3_threads)
-            same[seed] = run_joyrl(seed, zoo_as_joyrl(args.steps), None, tmp)
-            fast[seed] = run_joyrl(seed, [], FAST_YAML, tmp)
+            sb3[seed] = run_sb3(seed, args.steps, sb3_threads)
+            same[seed] = run_joyrl(seed, zoo_as_joyrl(args.steps), None, tmp, args.threads)
+            fast[seed] = run_joyrl(seed, [], FAST_YAML, tmp, args.threads)
             print(f"seed {seed}: sb3 {sb3[seed].train_time:.1f} s, joyrl same-hparams {same[seed].train_time:.1f} s, "
                   f"joyrl fast solved at {fast[seed].solved_at()}", flush=True)
         raw = raw_gym_rate()

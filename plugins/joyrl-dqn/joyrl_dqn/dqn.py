@@ -46,6 +46,8 @@ NUMPY_ACT_MAX_BATCH = 1
 
 # The most bytes of float32 observations (obs and next_obs) sampled at once for a run of gradient steps.
 SEGMENT_MAX_BYTES = 16 * 2**20
+# Rows of a segment whose TD targets are computed in one forward pass of the target network.
+TARGET_CHUNK_ROWS = 1024
 
 
 @dataclass
@@ -344,7 +346,10 @@ class DQNAgent(Agent):
             discounts=discounts,
         )
         if not cfg.double:
-            segment.targets = self._td_targets(segment, slice(None))
+            # In chunks whose activations stay in a core's cache: on 2 cores a third faster than
+            # one pass over all the rows, whose activations go out to memory and back.
+            segment.targets = torch.cat([self._td_targets(segment, slice(start, start + TARGET_CHUNK_ROWS))
+                                         for start in range(0, rows, TARGET_CHUNK_ROWS)])
         return segment
 
     @torch.no_grad()

@@ -42,6 +42,10 @@ class ExplicitMLP:
 
     def __init__(self, layers: list[tuple[nn.Linear, type | None]]):
         self.weights = [linear.weight for linear, _ in layers]
+        # Transposed views, made once (outside autograd): updates to the weights are in place, so the
+        # views stay current.
+        with torch.no_grad():
+            self._weights_t = [weight.t() for weight in self.weights]
         self.biases = [linear.bias for linear, _ in layers]
         self.activations = [activation for _, activation in layers]
 
@@ -64,9 +68,9 @@ class ExplicitMLP:
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """``net(x)`` and the input of every layer (for :meth:`backward`)."""
         inputs = []
-        for weight, bias, activation in zip(self.weights, self.biases, self.activations):
+        for weight_t, bias, activation in zip(self._weights_t, self.biases, self.activations):
             inputs.append(x)
-            x = torch.addmm(bias, x, weight.t())
+            x = torch.addmm(bias, x, weight_t)
             if activation is not None:
                 x = _ACTIVATION_[activation](x)
         return x, inputs
