@@ -318,7 +318,7 @@ class DQNAgent(Agent):
         sampling does not depend on learning, and it turns k samplings and k host-to-device copies
         into one. A prioritized buffer (one with ``update_priorities``) changes its distribution after
         every step, so it is sampled one batch at a time. Without ``double`` the TD targets of the
-        whole segment come from one forward pass of the target network, so the segment also ends at
+        whole segment are computed here, ahead, by the target network, so the segment also ends at
         the next target update; with ``double`` the online network picks ``a*`` and that changes with
         every step, so those targets are computed step by step.
         """
