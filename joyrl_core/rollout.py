@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import gymnasium as gym
 import numpy as np
 
-from joyrl_core.buffers import Buffer
+from joyrl_core.buffers import Buffer, TransitionLog
 from joyrl_core.trajectories import Trajectory
 
 
@@ -27,16 +27,16 @@ class EpisodeResult:
     trajectory: Trajectory | None = None
 
 
-def _trajectory(steps: list[tuple], episode_reward: float) -> Trajectory:
-    """Stack per-step ``(obs, action, reward, next_obs, terminated, truncated)`` tuples into arrays."""
-    columns = list(zip(*steps))
+def _trajectory(log: TransitionLog, episode_reward: float) -> Trajectory:
+    """The episode in ``log`` as a :class:`Trajectory` (copies: the log is reused for the next one)."""
+    arrays = log.arrays()
     return Trajectory(
-        states=np.asarray(columns[0]),
-        actions=np.asarray(columns[1]),
-        rewards=np.asarray(columns[2], dtype=np.float32),
-        next_states=np.asarray(columns[3]),
-        terminated=np.asarray(columns[4], dtype=bool),
-        truncated=np.asarray(columns[5], dtype=bool),
+        states=arrays["obs"],
+        actions=arrays["actions"],
+        rewards=arrays["rewards"],
+        next_states=arrays["next_obs"],
+        terminated=arrays["terminated"],
+        truncated=arrays["truncated"],
         episode_reward=episode_reward,
     )
 
@@ -86,7 +86,7 @@ class EnvRunner:
         frames: list[np.ndarray] = []
         if record_frames:
             frames.append(env.render())
-        steps: list[tuple] | None = [] if record_trajectory else None
+        log = TransitionLog() if record_trajectory else None
         total = 0.0
         terminated = truncated = False
         length = 0
@@ -98,8 +98,8 @@ class EnvRunner:
             cut = truncated or length >= self.max_steps
             if buffer is not None:
                 buffer.push(obs, action, reward, next_obs, terminated, cut)
-            if steps is not None:
-                steps.append((obs, action, reward, next_obs, terminated, cut))
+            if log is not None:
+                log.push(obs, action, reward, next_obs, terminated, cut)
             obs = next_obs
             if len(frames) and len(frames) < record_frames:
                 frames.append(env.render())
@@ -107,7 +107,7 @@ class EnvRunner:
                 break
             if terminated or truncated:
                 break
-        trajectory = _trajectory(steps, total) if steps else None
+        trajectory = _trajectory(log, total) if log is not None and len(log) else None
         return EpisodeResult(total, length, bool(terminated), time.perf_counter() - start, frames, trajectory)
 
 
@@ -136,7 +136,7 @@ class VectorEnvRunner:
         self._returns = np.zeros(self.n)
         self._lengths = np.zeros(self.n, dtype=np.int64)
         self._starts = np.full(self.n, time.perf_counter())
-        self._steps: list[list[tuple]] | None = [[] for _ in range(self.n)] if record_trajectories else None
+        self._logs = [TransitionLog() for _ in range(self.n)] if record_trajectories else None
 
     def step(self, act: Callable[[np.ndarray], np.ndarray], buffer: Buffer | None) -> list[FinishedEpisode]:
         obs = self._obs
@@ -152,22 +152,22 @@ class VectorEnvRunner:
             buffer.push_batch(obs, actions, rewards, real_next, terminated, truncated)
         self._returns += rewards
         self._lengths += 1
-        if self._steps is not None:
-            for i in range(self.n):
-                self._steps[i].append((obs[i], actions[i], rewards[i], real_next[i], terminated[i], truncated[i]))
+        if self._logs is not None:
+            for i, log in enumerate(self._logs):
+                log.push(obs[i], actions[i], rewards[i], real_next[i], terminated[i], truncated[i])
         self._obs = next_obs
         if not done.any():
             return []
         now = time.perf_counter()
         finished = []
         for i in np.flatnonzero(done):
-            trajectory = _trajectory(self._steps[i], float(self._returns[i])) if self._steps is not None else None
+            trajectory = _trajectory(self._logs[i], float(self._returns[i])) if self._logs is not None else None
             finished.append(FinishedEpisode(int(i), EpisodeResult(
                 float(self._returns[i]), int(self._lengths[i]), bool(terminated[i]), now - self._starts[i],
                 trajectory=trajectory,
             )))
-            if self._steps is not None:
-                self._steps[i] = []
+            if self._logs is not None:
+                self._logs[i].clear()
             self._returns[i] = 0.0
             self._lengths[i] = 0
             self._starts[i] = now

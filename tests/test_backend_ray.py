@@ -323,6 +323,34 @@ def test_a_replica_samples_its_share_of_each_batch_through_the_buffer_api():
     assert view.capacity == 100  # anything else goes to the buffer itself
 
 
+@pytest.mark.parametrize("batch_size, replicas, rows_per_step", [(64, 2, 32), (64, 3, 21), (2, 4, 1)])
+def test_dqn_bursts_on_a_replica_take_its_share_of_every_batch(batch_size, replicas, rows_per_step):
+    """DQN samples a run of gradient steps at once; on a replica's view each step still gets its share,
+    and the replica takes every gradient step that is due (the all-reduce pairs them step by step)."""
+    import torch
+
+    from joyrl_backend_ray.actors import ShardedBuffer
+    from joyrl_dqn import DQNConfig
+    from joyrl_dqn.dqn import DQNAgent
+
+    spec = joyrl_core.EnvSpec("test", (3,), np.dtype(np.float32), "discrete", n_actions=2)
+    view = ShardedBuffer(joyrl_core.ReplayQueue(500, spec, seed=1), replicas)
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        view.push(rng.standard_normal(3), rng.integers(2), 1.0, rng.standard_normal(3), False)
+    agent = DQNAgent(DQNConfig(batch_size=batch_size, train_freq=8, gradient_steps=6, target_update=100,
+                               value_layers=[{"layer_dim": [8]}]), spec, "cpu", 0)
+    batch_rows = []
+    hook_calls = []
+    original = agent._explicit_gradients
+    agent._explicit_gradients = lambda obs, *rest: batch_rows.append(len(obs)) or original(obs, *rest)
+    agent.set_gradient_hook(lambda grads: hook_calls.append(len(grads)))
+    assert agent.update(view, 8) is not None
+    assert agent.update_steps == 6 and len(hook_calls) == 6
+    assert batch_rows == [rows_per_step] * 6
+    assert all(torch.isfinite(p).all() for p in agent.q_net.parameters())
+
+
 def test_another_algorithm_through_the_agent_contract(ray_cluster, registry, tmp_path):
     """REINFORCE (whole episodes from its EPISODES buffer) with 2 workers and 2 learners."""
     yaml = Path(__file__).resolve().parents[1] / "examples" / "plugins" / "joyrl-reinforce" / "cartpole_reinforce.yaml"

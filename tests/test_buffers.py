@@ -162,3 +162,33 @@ def test_empty_buffer_and_bad_capacity():
         ReplayQueue(3, SPEC, seed=0).sample(1)
     with pytest.raises(ValueError, match="capacity must be >= 1"):
         ReplayQueue(0, SPEC, seed=0)
+
+
+# -- TransitionLog ----------------------------------------------------------------------------------
+
+
+def test_transition_log_keeps_pushes_in_order_and_grows():
+    from joyrl_core import TransitionLog
+
+    log = TransitionLog(capacity=2)
+    assert len(log) == 0 and log.arrays() == {}
+    for i in range(5):
+        log.push(np.full(3, i, dtype=np.float32), i % 2, float(i), np.full(3, i + 1, dtype=np.float32), i == 4, i == 3)
+    log.push_batch(np.full((3, 3), 9, dtype=np.float32), np.array([1, 0, 1]), np.array([0.5, 0.5, 0.5]),
+                   np.full((3, 3), 10, dtype=np.float32), np.array([False, False, True]))
+    arrays = log.arrays()
+    assert list(arrays) == list(TransitionLog.FIELDS) and len(log) == 8
+    np.testing.assert_array_equal(arrays["obs"][:, 0], [0, 1, 2, 3, 4, 9, 9, 9])
+    np.testing.assert_array_equal(arrays["actions"], [0, 1, 0, 1, 0, 1, 0, 1])
+    np.testing.assert_array_equal(arrays["rewards"], [0, 1, 2, 3, 4, 0.5, 0.5, 0.5])
+    np.testing.assert_array_equal(arrays["next_obs"][:, 2], [1, 2, 3, 4, 5, 10, 10, 10])
+    np.testing.assert_array_equal(arrays["terminated"], [0, 0, 0, 0, 1, 0, 0, 1])
+    np.testing.assert_array_equal(arrays["truncated"], [0, 0, 0, 1, 0, 0, 0, 0])
+    assert arrays["obs"].dtype == np.float32 and arrays["rewards"].dtype == np.float32
+    assert arrays["terminated"].dtype == bool
+
+    # arrays() hands out copies: clearing and pushing again leaves them as they were.
+    log.clear()
+    assert len(log) == 0
+    log.push(np.zeros(3, dtype=np.float32), 1, -1.0, np.zeros(3, dtype=np.float32), False)
+    assert arrays["rewards"][0] == 0 and log.arrays()["rewards"].tolist() == [-1.0]

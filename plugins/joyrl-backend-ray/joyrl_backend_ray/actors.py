@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from joyrl_core import Agent, Batch, Buffer, EnvRunner, EnvSpec, EpisodeResult, RunContext
+from joyrl_core import Agent, Batch, Buffer, EnvRunner, EnvSpec, EpisodeResult, RunContext, TransitionLog
 
 
 def _set_up_process(run: RunContext, seed: int | None) -> None:
@@ -42,38 +42,6 @@ def _set_up_process(run: RunContext, seed: int | None) -> None:
         random.seed(seed)
         np.random.seed(seed % 2**32)
         torch.manual_seed(seed)
-
-
-class _Transitions:
-    """Where a worker's rollout pushes one episode's transitions (the push side of a buffer), kept in
-    order and handed to the learners as arrays. Never sampled: learners sample their own buffers."""
-
-    def __init__(self, env_spec: EnvSpec):
-        self.env_spec = env_spec
-        self.rows: list[tuple] = []
-
-    def push(self, obs, action, reward: float, next_obs, terminated: bool, truncated: bool = False) -> None:
-        self.rows.append((obs, action, reward, next_obs, terminated, truncated))
-
-    def push_batch(self, obs, actions, rewards, next_obs, terminated, truncated=None) -> None:
-        if truncated is None:
-            truncated = np.zeros(len(rewards), dtype=bool)
-        self.rows.extend(zip(obs, actions, rewards, next_obs, terminated, truncated))
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        spec = self.env_spec
-        obs, actions, rewards, next_obs, terminated, truncated = zip(*self.rows)
-        return {
-            "obs": np.asarray(obs, dtype=spec.obs_dtype),
-            "actions": np.asarray(actions, dtype=spec.action_dtype),
-            "rewards": np.asarray(rewards, dtype=np.float32),
-            "next_obs": np.asarray(next_obs, dtype=spec.obs_dtype),
-            "terminated": np.asarray(terminated, dtype=np.float32),
-            "truncated": np.asarray(truncated, dtype=np.float32),
-        }
 
 
 class RolloutWorker:
@@ -117,7 +85,7 @@ class RolloutWorker:
 
             self.agent.set_weights(ray.get(weights[0]))
             self.version = version
-        sink = _Transitions(self.run.env_spec)
+        sink = TransitionLog()
         agent = self.agent
 
         def act(obs: np.ndarray) -> np.ndarray:

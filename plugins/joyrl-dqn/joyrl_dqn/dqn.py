@@ -53,10 +53,10 @@ TARGET_CHUNK_ROWS = 1024
 @dataclass
 class _Segment:
     """The batches of ``steps`` consecutive gradient steps as device tensors, batch ``i`` in rows
-    ``i * batch_size`` to ``(i + 1) * batch_size``; ``targets`` where they could be computed ahead."""
+    ``i * rows_per_step`` to ``(i + 1) * rows_per_step``; ``targets`` where they could be computed ahead."""
 
     steps: int
-    batch_size: int
+    rows_per_step: int
     obs: torch.Tensor
     actions: torch.Tensor
     weights: torch.Tensor | None
@@ -326,16 +326,19 @@ class DQNAgent(Agent):
         steps = 1 if hasattr(buffer, "update_priorities") else min(n_steps, self._segment_max_steps)
         if not cfg.double:
             steps = min(steps, cfg.target_update - self._updates % cfg.target_update)
-        rows = steps * cfg.batch_size
         if cfg.n_step > 1:
-            batch = buffer.sample(rows, n_step=cfg.n_step, gamma=cfg.gamma)
+            batch = buffer.sample(steps * cfg.batch_size, n_step=cfg.n_step, gamma=cfg.gamma)
             discounts: torch.Tensor | float = self._tensor(batch.discounts)
         else:
-            batch = buffer.sample(rows)
+            batch = buffer.sample(steps * cfg.batch_size)
             discounts = cfg.gamma
+        # A buffer may hand out a share of what was asked (a learner replica's part of each batch, the
+        # replicas averaging their gradients): every step then takes an equal share of the rows.
+        rows = len(batch)
+        steps = min(steps, rows)
         segment = _Segment(
             steps=steps,
-            batch_size=cfg.batch_size,
+            rows_per_step=rows // steps,
             obs=self._obs_tensor(batch.obs),
             actions=self._tensor(batch.actions, torch.long).unsqueeze(1),
             weights=None if batch.weights.min() == 1.0 else self._tensor(batch.weights),
@@ -363,7 +366,7 @@ class DQNAgent(Agent):
         """One gradient step on batch ``i`` of ``segment``; returns ``Q(s, a)``, the TD target and the
         importance weights (``None`` for uniform sampling) of that batch, for the caller's metrics."""
         cfg = self.cfg
-        rows = slice(i * segment.batch_size, (i + 1) * segment.batch_size)
+        rows = slice(i * segment.rows_per_step, (i + 1) * segment.rows_per_step)
         target = segment.targets[rows] if segment.targets is not None else self._td_targets(segment, rows)
         obs, actions = segment.obs[rows], segment.actions[rows]
         weights = None if segment.weights is None else segment.weights[rows]
