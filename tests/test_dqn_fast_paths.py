@@ -176,3 +176,37 @@ def test_large_observations_cap_the_rows_sampled_at_once():
     # 16 MiB of float32 obs and next_obs: 2 * 28224 * 4 bytes a row -> 74 rows, two batches of 32.
     assert buffer.sampled == [64] * 32
     assert agent.update_steps == 64
+
+
+def test_targets_from_the_helper_thread_equal_those_computed_in_line(monkeypatch):
+    from joyrl_dqn import dqn as dqn_module
+
+    config = DQNConfig(value_layers=layers((32, "relu"), (32, "relu")), batch_size=16, lr=1e-2, train_freq=4,
+                       gradient_steps=40, target_update=50, loss="huber", max_grad_norm=1.0)
+    results = []
+    for spare in (True, False):
+        monkeypatch.setattr(dqn_module, "_spare_core", lambda spare=spare: spare)
+        torch.manual_seed(0)
+        agent = DQNAgent(config, SPEC, "cpu", 0)
+        params, metrics = train(agent, filled(), calls=4)
+        assert (agent._pool is not None) == spare
+        results.append((params, metrics))
+    (threaded, threaded_metrics), (in_line, in_line_metrics) = results
+    for got, want in zip(threaded, in_line):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    assert threaded_metrics == pytest.approx(in_line_metrics, rel=1e-5)
+
+
+def test_the_helper_thread_only_where_torch_leaves_a_core_free():
+    from joyrl_dqn.dqn import _spare_core
+
+    threads = torch.get_num_threads()
+    try:
+        cores = len(__import__("os").sched_getaffinity(0))
+        torch.set_num_threads(cores)
+        assert not _spare_core()
+        if cores > 1:
+            torch.set_num_threads(1)
+            assert _spare_core()
+    finally:
+        torch.set_num_threads(threads)

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import inspect
 import math
+import os
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -46,8 +48,15 @@ NUMPY_ACT_MAX_BATCH = 1
 
 # The most bytes of float32 observations (obs and next_obs) sampled at once for a run of gradient steps.
 SEGMENT_MAX_BYTES = 16 * 2**20
-# Rows of a segment whose TD targets are computed in one forward pass of the target network.
+# About how many rows of a segment have their TD targets computed in one forward pass of the target
+# network.
 TARGET_CHUNK_ROWS = 1024
+
+
+def _spare_core() -> bool:
+    """Whether this process may use more cores than torch's intra-op threads take."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return cores > torch.get_num_threads()
 
 
 @dataclass
@@ -65,7 +74,22 @@ class _Segment:
     next_obs: torch.Tensor
     terminated: torch.Tensor
     discounts: torch.Tensor | float
-    targets: torch.Tensor | None = None
+    # TD targets computed ahead: chunk c holds rows c * chunk_rows onwards (futures where a helper
+    # thread computes them).
+    target_chunks: list[Future] | None = None
+    chunk_rows: int = 0
+
+    def target(self, i: int) -> torch.Tensor | None:
+        """Batch ``i``'s TD targets where they were computed ahead, else ``None``."""
+        if self.target_chunks is None:
+            return None
+        chunk, offset = divmod(i * self.rows_per_step, self.chunk_rows)
+        return self.target_chunks[chunk].result()[offset : offset + self.rows_per_step]
+
+    def settle(self) -> None:
+        """Wait for targets still being computed: nothing may change the target network under them."""
+        if self.target_chunks is not None:
+            wait(self.target_chunks)
 
 
 class DuelingHead(nn.Module):
@@ -179,6 +203,7 @@ class DQNAgent(Agent):
         self._checked_buffer: Buffer | None = None
         row_bytes = 2 * in_dim * 4  # obs and next_obs as float32
         self._segment_max_steps = max(1, SEGMENT_MAX_BYTES // (row_bytes * config.batch_size))
+        self._pool: ThreadPoolExecutor | None = None
         self._build_explicit()
 
     def _build_explicit(self) -> None:
@@ -193,6 +218,7 @@ class DQNAgent(Agent):
         state["_numpy_greedy"] = None
         state["_checked_buffer"] = None
         state["explicit"] = state["_explicit_target"] = None
+        state["_pool"] = None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -277,8 +303,11 @@ class DQNAgent(Agent):
             self._check_buffer(buffer)
         while n_steps > 0:
             segment = self._sample_segment(buffer, n_steps)
-            for i in range(segment.steps):
-                q, target, weights = self._gradient_step(segment, i, buffer)
+            try:
+                for i in range(segment.steps):
+                    q, target, weights = self._gradient_step(segment, i, buffer)
+            finally:
+                segment.settle()
             n_steps -= segment.steps
         # Metrics of the last gradient step only, with one device sync.
         with torch.no_grad():
@@ -318,8 +347,8 @@ class DQNAgent(Agent):
         sampling does not depend on learning, and it turns k samplings and k host-to-device copies
         into one. A prioritized buffer (one with ``update_priorities``) changes its distribution after
         every step, so it is sampled one batch at a time. Without ``double`` the TD targets of the
-        whole segment are computed here, ahead, by the target network, so the segment also ends at
-        the next target update; with ``double`` the online network picks ``a*`` and that changes with
+        whole segment are computed ahead by the target network (:meth:`_targets_ahead`), so the
+        segment also ends at the next target update; with ``double`` the online network picks ``a*`` and that changes with
         every step, so those targets are computed step by step.
         """
         cfg = self.cfg
@@ -349,11 +378,32 @@ class DQNAgent(Agent):
             discounts=discounts,
         )
         if not cfg.double:
-            # In chunks whose activations stay in a core's cache: on 2 cores a third faster than
-            # one pass over all the rows, whose activations go out to memory and back.
-            segment.targets = torch.cat([self._td_targets(segment, slice(start, start + TARGET_CHUNK_ROWS))
-                                         for start in range(0, rows, TARGET_CHUNK_ROWS)])
+            segment.target_chunks = self._targets_ahead(segment)
         return segment
+
+    def _targets_ahead(self, segment: _Segment) -> list[Future]:
+        """The segment's TD targets in chunks of whole batches whose activations stay in a core's cache
+        (on 2 cores a third faster than one pass over all the rows), on the helper thread where there
+        is one (:meth:`_target_pool`), else computed here."""
+        segment.chunk_rows = max(1, TARGET_CHUNK_ROWS // segment.rows_per_step) * segment.rows_per_step
+        pool = self._target_pool()
+        chunks: list[Future] = []
+        for start in range(0, segment.steps * segment.rows_per_step, segment.chunk_rows):
+            rows = slice(start, start + segment.chunk_rows)
+            if pool is not None:
+                chunks.append(pool.submit(self._td_targets, segment, rows))
+            else:
+                chunks.append(Future())
+                chunks[-1].set_result(self._td_targets(segment, rows))
+        return chunks
+
+    def _target_pool(self) -> ThreadPoolExecutor | None:
+        """A helper thread for TD targets on CPU where torch's threads leave a core free (the default
+        ``torch_threads: 1`` on 2 or more cores): the target network's forward passes then run beside
+        the gradient steps instead of before them. Its matrix products release the GIL."""
+        if self._pool is None and self._cpu and _spare_core():
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dqn-targets")
+        return self._pool
 
     @torch.no_grad()
     def _td_targets(self, segment: _Segment, rows: slice) -> torch.Tensor:
@@ -367,7 +417,9 @@ class DQNAgent(Agent):
         importance weights (``None`` for uniform sampling) of that batch, for the caller's metrics."""
         cfg = self.cfg
         rows = slice(i * segment.rows_per_step, (i + 1) * segment.rows_per_step)
-        target = segment.targets[rows] if segment.targets is not None else self._td_targets(segment, rows)
+        target = segment.target(i)
+        if target is None:
+            target = self._td_targets(segment, rows)
         obs, actions = segment.obs[rows], segment.actions[rows]
         weights = None if segment.weights is None else segment.weights[rows]
         if self.explicit is not None:
