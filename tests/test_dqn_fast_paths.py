@@ -181,7 +181,8 @@ def test_large_observations_cap_the_rows_sampled_at_once():
 def test_targets_from_the_helper_thread_equal_those_computed_in_line(monkeypatch):
     from joyrl_dqn import dqn as dqn_module
 
-    config = DQNConfig(value_layers=layers((32, "relu"), (32, "relu")), batch_size=16, lr=1e-2, train_freq=4,
+    # Runs of 40 steps of 64 rows: three chunks of targets (1024 + 1024 + 512 rows), two on the helper.
+    config = DQNConfig(value_layers=layers((32, "relu"), (32, "relu")), batch_size=64, lr=1e-2, train_freq=4,
                        gradient_steps=40, target_update=50, loss="huber", max_grad_norm=1.0)
     results = []
     for spare in (True, False):
@@ -210,3 +211,19 @@ def test_the_helper_thread_only_where_torch_leaves_a_core_free():
             assert _spare_core()
     finally:
         torch.set_num_threads(threads)
+
+
+def test_targets_in_several_chunks_are_those_of_their_own_rows():
+    # 24 steps of 100 rows: chunks of 1000 rows (10 batches), the last one shorter.
+    config = DQNConfig(value_layers=layers((32, "relu")), batch_size=100, lr=1e-2, gradient_steps=24,
+                       target_update=1000)
+    agents = []
+    for max_steps in (None, 1):
+        torch.manual_seed(0)
+        agent = DQNAgent(config, SPEC, "cpu", 0)
+        if max_steps:
+            agent._segment_max_steps = max_steps
+        agent.update(filled(), 1)
+        agents.append(agent)
+    for got, want in zip(agents[0].q_net.parameters(), agents[1].q_net.parameters()):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)

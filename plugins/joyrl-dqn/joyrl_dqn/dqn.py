@@ -383,14 +383,16 @@ class DQNAgent(Agent):
 
     def _targets_ahead(self, segment: _Segment) -> list[Future]:
         """The segment's TD targets in chunks of whole batches whose activations stay in a core's cache
-        (on 2 cores a third faster than one pass over all the rows), on the helper thread where there
-        is one (:meth:`_target_pool`), else computed here."""
+        (on 2 cores a third faster than one pass over all the rows). The first chunk is computed here:
+        its first step needs it at once. The others go to the helper thread where there is one
+        (:meth:`_target_pool`) and are computed while the first chunk's steps run."""
         segment.chunk_rows = max(1, TARGET_CHUNK_ROWS // segment.rows_per_step) * segment.rows_per_step
-        pool = self._target_pool()
+        starts = range(0, segment.steps * segment.rows_per_step, segment.chunk_rows)
+        pool = self._target_pool() if len(starts) > 1 else None
         chunks: list[Future] = []
-        for start in range(0, segment.steps * segment.rows_per_step, segment.chunk_rows):
+        for start in starts:
             rows = slice(start, start + segment.chunk_rows)
-            if pool is not None:
+            if pool is not None and start > 0:
                 chunks.append(pool.submit(self._td_targets, segment, rows))
             else:
                 chunks.append(Future())
