@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from joyrl_core import Agent, Batch, Buffer, EnvRunner, EnvSpec, EpisodeResult, RunContext, TransitionLog
+from joyrl_core import Agent, Batch, Buffer, EnvRunner, EpisodeResult, RunContext, TransitionLog
 
 
 def _set_up_process(run: RunContext, seed: int | None) -> None:

@@ -77,7 +77,11 @@ class _Segment:
     # TD targets computed ahead: chunk c holds rows c * chunk_rows onwards (futures where a helper
     # thread computes them).
     target_chunks: list[Future] | None = None
-    chunk_rows: int = 0
+
+    @property
+    def chunk_rows(self) -> int:
+        """Rows of a chunk of targets: about TARGET_CHUNK_ROWS, a whole number of batches."""
+        return max(1, TARGET_CHUNK_ROWS // self.rows_per_step) * self.rows_per_step
 
     def target(self, i: int) -> torch.Tensor | None:
         """Batch ``i``'s TD targets where they were computed ahead, else ``None``."""
@@ -348,8 +352,8 @@ class DQNAgent(Agent):
         into one. A prioritized buffer (one with ``update_priorities``) changes its distribution after
         every step, so it is sampled one batch at a time. Without ``double`` the TD targets of the
         whole segment are computed ahead by the target network (:meth:`_targets_ahead`), so the
-        segment also ends at the next target update; with ``double`` the online network picks ``a*`` and that changes with
-        every step, so those targets are computed step by step.
+        segment also ends at the next target update; with ``double`` the online network picks ``a*``
+        and that changes with every step, so those targets are computed step by step.
         """
         cfg = self.cfg
         steps = 1 if hasattr(buffer, "update_priorities") else min(n_steps, self._segment_max_steps)
@@ -386,7 +390,6 @@ class DQNAgent(Agent):
         (on 2 cores a third faster than one pass over all the rows). The first chunk is computed here:
         its first step needs it at once. The others go to the helper thread where there is one
         (:meth:`_target_pool`) and are computed while the first chunk's steps run."""
-        segment.chunk_rows = max(1, TARGET_CHUNK_ROWS // segment.rows_per_step) * segment.rows_per_step
         starts = range(0, segment.steps * segment.rows_per_step, segment.chunk_rows)
         pool = self._target_pool() if len(starts) > 1 else None
         chunks: list[Future] = []
