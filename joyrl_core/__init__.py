@@ -7,7 +7,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from joyrl_core.agent import Agent
 from joyrl_core.backend import Backend
-from joyrl_core.buffers import Batch, Buffer, ReplayQueue, TransitionLog, allocate_transitions
+from joyrl_core.buffers import Batch, Buffer, ReplayQueue, TransitionLog, allocate_transitions, write_transitions
 from joyrl_core.checkpoint import Counters, load_checkpoint, save_checkpoint
 from joyrl_core.config import ExtraKeys, GeneralConfig, RunConfig, config_to_dict, option, resolve_config
 from joyrl_core.errors import (
@@ -76,4 +76,5 @@ __all__ = [
     "restore_agent",
     "save_checkpoint",
     "start_run",
+    "write_transitions",
 ]

@@ -59,6 +59,20 @@ def allocate_transitions(capacity: int, env_spec: EnvSpec) -> tuple[np.ndarray, 
     )
 
 
+def write_transitions(columns: tuple[np.ndarray, ...] | list[np.ndarray], rows, obs, actions, rewards, next_obs,
+                      terminated, truncated=None) -> None:
+    """Write transitions into ``columns`` (the six arrays of :func:`allocate_transitions`, in its order)
+    at ``rows``: an index for one transition, or a slice or index array for a batch. ``truncated=None``
+    writes ``False``."""
+    obs_column, actions_column, rewards_column, next_obs_column, terminated_column, truncated_column = columns
+    obs_column[rows] = obs
+    actions_column[rows] = actions
+    rewards_column[rows] = rewards
+    next_obs_column[rows] = next_obs
+    terminated_column[rows] = terminated
+    truncated_column[rows] = False if truncated is None else truncated
+
+
 class Buffer(abc.ABC):
     """Storage of transitions. ``push``/``push_batch`` by the rollout, ``sample`` by the learner."""
 
@@ -127,22 +141,17 @@ class TransitionLog:
 
     def push(self, obs, action, reward: float, next_obs, terminated: bool, truncated: bool = False) -> None:
         obs = np.asarray(obs)
-        columns = self._reserve(obs, np.asarray(action), 1)
-        i = self._n
-        for column, value in zip(columns, (obs, action, reward, next_obs, terminated, truncated)):
-            column[i] = value
-        self._n = i + 1
+        write_transitions(self._reserve(obs, np.asarray(action), 1), self._n, obs, action, reward, next_obs,
+                          terminated, truncated)
+        self._n += 1
 
     def push_batch(self, obs, actions, rewards, next_obs, terminated, truncated=None) -> None:
         n = len(rewards)
         if n == 0:
             return
         obs, actions = np.asarray(obs), np.asarray(actions)
-        columns = self._reserve(obs[0], actions[0], n)
-        rows = slice(self._n, self._n + n)
-        for column, values in zip(columns, (obs, actions, rewards, next_obs, terminated)):
-            column[rows] = values
-        columns[5][rows] = False if truncated is None else truncated
+        write_transitions(self._reserve(obs[0], actions[0], n), slice(self._n, self._n + n), obs, actions, rewards,
+                          next_obs, terminated, truncated)
         self._n += n
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -177,8 +186,8 @@ class ReplayQueue(Buffer):
         if capacity < 1:
             raise ValueError(f"buffer capacity must be >= 1, got {capacity}")
         self.capacity = capacity
-        (self._obs, self._actions, self._rewards, self._next_obs, self._terminated,
-         self._truncated) = allocate_transitions(capacity, env_spec)
+        self._columns = allocate_transitions(capacity, env_spec)
+        (self._obs, self._actions, self._rewards, self._next_obs, self._terminated, self._truncated) = self._columns
         # Which push call wrote each row (-1: never written) and how many rows that call wrote.
         self._push_id = np.full(capacity, -1, dtype=np.int64)
         self._stride = np.ones(capacity, dtype=np.int64)
@@ -201,12 +210,7 @@ class ReplayQueue(Buffer):
 
     def push(self, obs, action, reward: float, next_obs, terminated: bool, truncated: bool = False) -> None:
         i = self._pos
-        self._obs[i] = obs
-        self._actions[i] = action
-        self._rewards[i] = reward
-        self._next_obs[i] = next_obs
-        self._terminated[i] = terminated
-        self._truncated[i] = truncated
+        write_transitions(self._columns, i, obs, action, reward, next_obs, terminated, truncated)
         self._push_id[i] = self._pushes
         self._stride[i] = 1
         self._pushes += 1
@@ -228,12 +232,7 @@ class ReplayQueue(Buffer):
             )
             n = self.capacity
         idx = (self._pos + np.arange(n)) % self.capacity
-        self._obs[idx] = obs
-        self._actions[idx] = actions
-        self._rewards[idx] = rewards
-        self._next_obs[idx] = next_obs
-        self._terminated[idx] = terminated
-        self._truncated[idx] = truncated
+        write_transitions(self._columns, idx, obs, actions, rewards, next_obs, terminated, truncated)
         self._push_id[idx] = self._pushes
         self._stride[idx] = stride
         self._pushes += 1

@@ -441,7 +441,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from joyrl_core import Batch, Buffer, EnvSpec, hookimpl, option
+from joyrl_core import Batch, Buffer, EnvSpec, allocate_transitions, hookimpl, option, write_transitions
 
 
 @dataclass
@@ -463,12 +463,8 @@ class ${Camel}Buffer(Buffer):
             raise ValueError(f"buffer capacity must be >= 1, got {capacity}")
         self.capacity = capacity
         self.recent_window = config.recent_window
-        self._obs = np.zeros((capacity, *env_spec.obs_shape), dtype=env_spec.obs_dtype)
-        self._next_obs = np.zeros_like(self._obs)
-        self._actions = np.zeros((capacity, *env_spec.action_shape), dtype=env_spec.action_dtype)
-        self._rewards = np.zeros(capacity, dtype=np.float32)
-        self._terminated = np.zeros(capacity, dtype=np.float32)
-        self._truncated = np.zeros(capacity, dtype=np.float32)
+        self._columns = allocate_transitions(capacity, env_spec)
+        (self._obs, self._actions, self._rewards, self._next_obs, self._terminated, self._truncated) = self._columns
         self._next = 0  # where the next transition goes
         self._size = 0
         self._rng = np.random.default_rng(seed)
@@ -482,15 +478,8 @@ class ${Camel}Buffer(Buffer):
 
     def push_batch(self, obs, actions, rewards, next_obs, terminated, truncated=None) -> None:
         n = len(rewards)
-        if truncated is None:
-            truncated = np.zeros(n, dtype=np.float32)
         idx = (self._next + np.arange(n)) % self.capacity  # with n > capacity the newest rows win
-        self._obs[idx] = obs
-        self._actions[idx] = actions
-        self._rewards[idx] = rewards
-        self._next_obs[idx] = next_obs
-        self._terminated[idx] = terminated
-        self._truncated[idx] = truncated
+        write_transitions(self._columns, idx, obs, actions, rewards, next_obs, terminated, truncated)
         self._next = int((self._next + n) % self.capacity)
         self._size = min(self._size + n, self.capacity)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from joyrl_core import Batch, Buffer, ConfigError, EnvSpec, allocate_transitions
+from joyrl_core import Batch, Buffer, ConfigError, EnvSpec, allocate_transitions, write_transitions
 
 
 class EpisodeBuffer(Buffer):
@@ -23,11 +23,10 @@ class EpisodeBuffer(Buffer):
         if capacity < 1:
             raise ValueError(f"buffer capacity must be >= 1, got {capacity}")
         self.capacity = capacity
-        (self._obs, self._actions, self._rewards, self._next_obs, self._terminated,
-         self._truncated) = allocate_transitions(capacity, env_spec)
+        self._columns = allocate_transitions(capacity, env_spec)
+        (self._obs, self._actions, self._rewards, self._next_obs, self._terminated, self._truncated) = self._columns
         self._env = np.zeros(capacity, dtype=np.int64)  # which vectorized env each row came from
-        self._arrays = (self._obs, self._actions, self._rewards, self._next_obs, self._terminated,
-                        self._truncated, self._env)
+        self._arrays = (*self._columns, self._env)
         self._size = 0  # rows stored
         self._episodes = 0  # complete episodes stored: rows with an end flag
         self._rng = np.random.default_rng(seed)
@@ -52,12 +51,7 @@ class EpisodeBuffer(Buffer):
 
     def push(self, obs, action, reward: float, next_obs, terminated: bool, truncated: bool = False) -> None:
         i = self._make_room(1)
-        self._obs[i] = obs
-        self._actions[i] = action
-        self._rewards[i] = reward
-        self._next_obs[i] = next_obs
-        self._terminated[i] = terminated
-        self._truncated[i] = truncated
+        write_transitions(self._columns, i, obs, action, reward, next_obs, terminated, truncated)
         self._env[i] = 0
         self._size = i + 1
         if terminated or truncated:
@@ -65,14 +59,12 @@ class EpisodeBuffer(Buffer):
 
     def push_batch(self, obs, actions, rewards, next_obs, terminated, truncated=None) -> None:
         n = len(rewards)
-        if truncated is None:
-            truncated = np.zeros(n, dtype=np.float32)
         start = self._make_room(n)
-        rows = (obs, actions, rewards, next_obs, terminated, truncated, np.arange(n))
-        for array, values in zip(self._arrays, rows):
-            array[start : start + n] = values
+        rows = slice(start, start + n)
+        write_transitions(self._columns, rows, obs, actions, rewards, next_obs, terminated, truncated)
+        self._env[rows] = np.arange(n)
         self._size = start + n
-        self._episodes += int(np.count_nonzero(np.logical_or(terminated, truncated)))
+        self._episodes += int(np.count_nonzero(np.logical_or(self._terminated[rows], self._truncated[rows])))
 
     def sample(self, batch_size: int) -> Batch:
         if self._size == 0:
