@@ -5,11 +5,27 @@ Everything listed in ``__all__`` is public and stable; every other module attrib
 
 from importlib.metadata import PackageNotFoundError, version
 
-from joyrl_core.agent import Agent
-from joyrl_core.backend import Backend
-from joyrl_core.buffers import Batch, Buffer, ReplayQueue, TransitionLog, allocate_transitions, write_transitions
-from joyrl_core.checkpoint import Counters, load_checkpoint, save_checkpoint
-from joyrl_core.config import ExtraKeys, GeneralConfig, RunConfig, config_to_dict, option, resolve_config
+from joyrl_core.components.replay_queue import ReplayQueue
+from joyrl_core.config import (
+    ExtraKeys,
+    GeneralConfig,
+    RunConfig,
+    config_to_dict,
+    option,
+    resolve_config,
+)
+from joyrl_core.contracts.agent import Agent
+from joyrl_core.contracts.backend import Backend
+from joyrl_core.contracts.buffer import (
+    Batch,
+    Buffer,
+    allocate_transitions,
+    write_transitions,
+)
+from joyrl_core.contracts.hookspecs import hookimpl
+from joyrl_core.contracts.logger import Logger
+from joyrl_core.contracts.records import EpisodeRecord, RunSummary
+from joyrl_core.contracts.spaces import EnvSpec
 from joyrl_core.errors import (
     CheckpointError,
     ComponentNotFoundError,
@@ -19,15 +35,26 @@ from joyrl_core.errors import (
     JoyRLError,
     PluginError,
 )
-from joyrl_core.hookspecs import hookimpl
-from joyrl_core.loggers import Logger
-from joyrl_core.plugins import Component, Registry, load_registry
-from joyrl_core.records import EpisodeRecord, RunSummary
-from joyrl_core.rollout import EnvRunner, EpisodeResult
-from joyrl_core.run import RunContext, start_run
-from joyrl_core.spaces import EnvSpec
-from joyrl_core.trainer import Trainer, restore_agent
-from joyrl_core.trajectories import Trajectory, TrajectoryWriter, load_trajectories
+from joyrl_core.networks.layers import (
+    LayerConfig,
+    build_layers,
+    init_weights,
+    layer_list,
+    layers_field,
+    parse_layers,
+)
+from joyrl_core.outputs.checkpoint import Counters, load_checkpoint, save_checkpoint
+from joyrl_core.outputs.trajectories import (
+    Trajectory,
+    TrajectoryWriter,
+    load_trajectories,
+)
+from joyrl_core.plugins.registry import Component, Registry, load_registry
+from joyrl_core.run.context import RunContext
+from joyrl_core.run.rollout import EnvRunner, EpisodeResult
+from joyrl_core.run.start import start_run
+from joyrl_core.run.trainer import Trainer, restore_agent
+from joyrl_core.run.transition_log import TransitionLog
 
 try:
     __version__ = version("joyrl-core")
@@ -35,6 +62,12 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     __version__ = "0+unknown"
 
 __all__ = [
+    "LayerConfig",
+    "build_layers",
+    "init_weights",
+    "layer_list",
+    "layers_field",
+    "parse_layers",
     "Agent",
     "Backend",
     "Batch",

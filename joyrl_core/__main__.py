@@ -1,5 +1,5 @@
 """``python -m joyrl_core``: the ``joyrl`` command line."""
 
-from joyrl_core.cli import main
+from joyrl_core.cli.main import main
 
 main()

@@ -26,7 +26,7 @@ import pytest
 
 import joyrl_core
 from joyrl_core import ConfigError, Logger, load_checkpoint
-from joyrl_core.plugins import DISABLE_ENV_VAR
+from joyrl_core.plugins.registry import DISABLE_ENV_VAR
 
 import ray
 from conftest import EXAMPLE_YAML, joyrl_script, quick_overrides, read_episodes

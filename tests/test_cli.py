@@ -8,7 +8,7 @@ import pytest
 
 import joyrl_core
 from joyrl_core.errors import ComponentNotFoundError, ConfigError
-from joyrl_core.plugins import DISABLE_ENV_VAR
+from joyrl_core.plugins.registry import DISABLE_ENV_VAR
 
 from conftest import read_episodes
 

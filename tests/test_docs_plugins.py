@@ -10,8 +10,9 @@ import tomllib
 import pytest
 
 import joyrl_core
-from joyrl_core import Agent, Backend, Buffer, JoyRLError, Logger, hookspecs
-from joyrl_core.plugins import DISABLE_ENV_VAR, ENTRY_POINT_GROUP
+from joyrl_core import Agent, Backend, Buffer, JoyRLError, Logger
+from joyrl_core.contracts import hookspecs
+from joyrl_core.plugins.registry import DISABLE_ENV_VAR, ENTRY_POINT_GROUP
 
 from conftest import REPO_ROOT, quick_overrides, read_episodes
 

@@ -28,8 +28,8 @@ import yaml
 from click.testing import CliRunner, Result
 
 from joyrl_core import load_checkpoint, load_trajectories
-from joyrl_core.cli import main
-from joyrl_core.video import FRAME_CAP
+from joyrl_core.cli.main import main
+from joyrl_core.outputs.video import FRAME_CAP
 
 JOYRL = str(Path(sys.executable).with_name("joyrl"))
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import yaml
 
-from joyrl_core import plots
+from joyrl_core.outputs import plots
 from joyrl_core.errors import JoyRLError
-from joyrl_core.plots import moving_average, plot_rewards, plot_runs, show_figure
+from joyrl_core.outputs.plots import moving_average, plot_rewards, plot_runs, show_figure
 
 
 def write_episodes(path, n, seed=0, step_scale=20):

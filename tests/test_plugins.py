@@ -11,9 +11,9 @@ import gymnasium as gym
 import pytest
 
 import joyrl_core
-from joyrl_core import hookspecs
+from joyrl_core.contracts import hookspecs
 from joyrl_core.errors import ComponentNotFoundError, DuplicateComponentError
-from joyrl_core.plugins import DISABLE_ENV_VAR, ENTRY_POINT_GROUP, KINDS, Registry
+from joyrl_core.plugins.registry import DISABLE_ENV_VAR, ENTRY_POINT_GROUP, KINDS, Registry
 
 from conftest import quick_overrides, read_episodes
 
@@ -66,7 +66,7 @@ def register_buffers(register):
 
 def test_entry_points_of_installed_distributions():
     by_name = {ep.name: ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
-    assert by_name["core"].value == "joyrl_core.builtins"
+    assert by_name["core"].value == "joyrl_core.plugins.builtins"
     assert by_name["core"].dist.name == "joyrl-core"
     assert by_name["dqn"].dist.name == "joyrl-dqn"
     assert by_name["testplugin"].dist.name == "joyrl-testplugin"

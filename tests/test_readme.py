@@ -7,7 +7,7 @@ import re
 import pytest
 
 from joyrl_core.config import GeneralConfig, VectorConfig, describe_options
-from joyrl_core.envs import GymEnvConfig
+from joyrl_core.components.gym_env import GymEnvConfig
 from joyrl_dqn.config import DQNConfig, LayerConfig, PERConfig
 
 from conftest import REPO_ROOT

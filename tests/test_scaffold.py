@@ -1,4 +1,4 @@
-"""``joyrl_core.scaffold.create_plugin``: generated plugin packages load, register and run.
+"""``joyrl_core.cli.scaffold.create_plugin``: generated plugin packages load, register and run.
 
 A generated package is made discoverable the way an installed one is, without pip: a real
 ``<dist>-<version>.dist-info`` (METADATA + entry_points.txt taken from the generated pyproject.toml)
@@ -19,8 +19,8 @@ import pytest
 
 import joyrl_core
 from joyrl_core.errors import JoyRLError
-from joyrl_core.plugins import DISABLE_ENV_VAR
-from joyrl_core.scaffold import SCAFFOLD_KINDS, create_plugin, plugin_names
+from joyrl_core.plugins.registry import DISABLE_ENV_VAR
+from joyrl_core.cli.scaffold import SCAFFOLD_KINDS, create_plugin, plugin_names
 
 from conftest import quick_overrides
 

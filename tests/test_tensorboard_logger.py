@@ -6,10 +6,10 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from joyrl_core.errors import JoyRLError
-from joyrl_core.loggers import Logger
-from joyrl_core.records import EpisodeRecord
-from joyrl_core.task import TaskPaths
-from joyrl_core.tensorboard_logger import TensorBoardLogger
+from joyrl_core.contracts.logger import Logger
+from joyrl_core.contracts.records import EpisodeRecord
+from joyrl_core.outputs.task import TaskPaths
+from joyrl_core.outputs.tensorboard_logger import TensorBoardLogger
 
 
 def make_run(tmp_path):

@@ -14,10 +14,10 @@ import pytest
 import yaml
 
 import joyrl_core
-from joyrl_core.checkpoint import load_checkpoint
+from joyrl_core.outputs.checkpoint import load_checkpoint
 from joyrl_core.config import config_to_dict
-from joyrl_core.plugins import DISABLE_ENV_VAR
-from joyrl_core.task import create_task_dir
+from joyrl_core.plugins.registry import DISABLE_ENV_VAR
+from joyrl_core.outputs.task import create_task_dir
 
 from conftest import EPISODES_HEADER, EXAMPLE_YAML, quick_overrides, read_episodes
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from joyrl_core.errors import JoyRLError
-from joyrl_core.trajectories import Trajectory, TrajectoryWriter, load_trajectories
+from joyrl_core.outputs.trajectories import Trajectory, TrajectoryWriter, load_trajectories
 
 
 def make_traj(i: int, length: int = 5) -> Trajectory:

@@ -8,7 +8,7 @@ import pytest
 
 import joyrl_core
 from joyrl_core import EnvRunner, EnvSpec, ReplayQueue
-from joyrl_core.rollout import VectorEnvRunner
+from joyrl_core.run.rollout import VectorEnvRunner
 
 from conftest import quick_overrides, read_episodes
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from joyrl_core.errors import JoyRLError
-from joyrl_core.video import FRAME_CAP, write_gif
+from joyrl_core.outputs.video import FRAME_CAP, write_gif
 
 
 def frames(n: int, h: int = 32, w: int = 48) -> list[np.ndarray]:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from joyrl_core.errors import JoyRLError
-from joyrl_core.task import atomic_write
+from joyrl_core.outputs.task import atomic_write
 
 MOVING_AVERAGE_WINDOW = 10
 _GRID_POINTS = 200

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from joyrl_core.contracts.logger import Logger
+from joyrl_core.contracts.records import EpisodeRecord
 from joyrl_core.errors import JoyRLError
-from joyrl_core.loggers import Logger
-from joyrl_core.records import EpisodeRecord
 
 if TYPE_CHECKING:
-    from joyrl_core.run import RunContext
+    from joyrl_core.run.context import RunContext
 
 
 class TensorBoardLogger(Logger):

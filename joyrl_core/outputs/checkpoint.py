@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from joyrl_core.errors import CheckpointError
-from joyrl_core.task import atomic_write
+from joyrl_core.outputs.task import atomic_write
 
 FORMAT = "joyrl-checkpoint"
 FORMAT_VERSION = 1

@@ -1,4 +1,4 @@
-"""Loggers: the ``Logger`` contract and the built-in ``console`` and ``csv`` loggers.
+"""The built-in ``console`` and ``csv`` loggers, and the group that fans a run's events out to its loggers.
 
 Every logger sees the same events on one step axis, the run's global env steps: each finished episode
 (``log_episode``) and scalar metrics tagged like ``train/loss``, ``eval/mean_reward``,
@@ -7,7 +7,6 @@ Every logger sees the same events on one step axis, the run's global env steps: 
 
 from __future__ import annotations
 
-import abc
 import csv
 import io
 import os
@@ -17,28 +16,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
-from joyrl_core.records import EpisodeRecord
+from joyrl_core.contracts.logger import Logger
+from joyrl_core.contracts.records import EpisodeRecord
 
 if TYPE_CHECKING:
-    from joyrl_core.run import RunContext
-
-
-class Logger(abc.ABC):
-    """Receives a run's events. Built once per run by its factory; ``close`` is always called."""
-
-    @abc.abstractmethod
-    def log_episode(self, record: EpisodeRecord) -> None:
-        """Called after every train, test and eval episode."""
-
-    @abc.abstractmethod
-    def log_metrics(self, env_steps: int, metrics: Mapping[str, float]) -> None:
-        """Called with tagged scalars (``train/loss``, ``eval/mean_reward``, ...) at ``env_steps``."""
-
-    @abc.abstractmethod
-    def close(self) -> None:
-        """Flush and release everything; called once at the end of the run, also after an error."""
+    from joyrl_core.run.context import RunContext
 
 
 class LoggerGroup(Logger):

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 import gymnasium as gym
 import numpy as np
 
-from joyrl_core.buffers import Buffer, TransitionLog
-from joyrl_core.trajectories import Trajectory
+from joyrl_core.contracts.buffer import Buffer
+from joyrl_core.outputs.trajectories import Trajectory
+from joyrl_core.run.transition_log import TransitionLog
 
 
 @dataclass

@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from joyrl_core.agent import Agent
-from joyrl_core.buffers import Buffer
-from joyrl_core.spaces import EnvSpec
+from joyrl_core.contracts.agent import Agent
+from joyrl_core.contracts.buffer import Buffer
+from joyrl_core.contracts.spaces import EnvSpec
 
 
 class RandomAgent(Agent):

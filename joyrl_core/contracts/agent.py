@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from joyrl_core.buffers import Buffer
+from joyrl_core.contracts.buffer import Buffer
 
 
 class Agent(abc.ABC):

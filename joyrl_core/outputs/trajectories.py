@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from joyrl_core.errors import JoyRLError
-from joyrl_core.task import atomic_write
+from joyrl_core.outputs.task import atomic_write
 
 FORMAT = "joyrl-trajectories"
 FORMAT_VERSION = 1

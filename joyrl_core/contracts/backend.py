@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 
-from joyrl_core.records import RunSummary
+from joyrl_core.contracts.records import RunSummary
 
 
 class Backend(abc.ABC):

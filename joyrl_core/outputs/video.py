@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from joyrl_core.errors import JoyRLError
-from joyrl_core.task import atomic_write
+from joyrl_core.outputs.task import atomic_write
 
 # The most frames a run records. A 600x400 RGB frame is about 0.7 MB and frames are held in memory
 # until the GIF is written, so recording stops at this many (about 33 s at 30 fps, ~700 MB at most).

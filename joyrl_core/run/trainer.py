@@ -10,16 +10,21 @@ import time
 
 import numpy as np
 
-from joyrl_core.agent import Agent
-from joyrl_core.buffers import Buffer
-from joyrl_core.checkpoint import Counters, find_checkpoint, load_checkpoint, save_checkpoint
 from joyrl_core.config import config_to_dict
+from joyrl_core.contracts.agent import Agent
+from joyrl_core.contracts.buffer import Buffer
+from joyrl_core.contracts.records import EpisodeRecord, RunSummary
 from joyrl_core.errors import CheckpointError
-from joyrl_core.records import EpisodeRecord, RunSummary
-from joyrl_core.rollout import EnvRunner, EpisodeResult, VectorEnvRunner
-from joyrl_core.run import RunContext
-from joyrl_core.trajectories import TrajectoryWriter
-from joyrl_core.video import FRAME_CAP, write_gif
+from joyrl_core.outputs.checkpoint import (
+    Counters,
+    find_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
+from joyrl_core.outputs.trajectories import TrajectoryWriter
+from joyrl_core.outputs.video import FRAME_CAP, write_gif
+from joyrl_core.run.context import RunContext
+from joyrl_core.run.rollout import EnvRunner, EpisodeResult, VectorEnvRunner
 
 
 def _next_multiple(value: int, every: int) -> int:

@@ -19,8 +19,12 @@ from typing import Any
 
 import pluggy
 
-from joyrl_core import hookspecs
-from joyrl_core.errors import ComponentNotFoundError, DuplicateComponentError, PluginError
+from joyrl_core.contracts import hookspecs
+from joyrl_core.errors import (
+    ComponentNotFoundError,
+    DuplicateComponentError,
+    PluginError,
+)
 
 ENTRY_POINT_GROUP = "joyrl"
 DISABLE_ENV_VAR = "JOYRL_DISABLE_PLUGINS"

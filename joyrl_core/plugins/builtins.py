@@ -6,15 +6,15 @@ They come in exactly as an outside plugin's would, so ``joyrl list-plugins`` sho
 
 from __future__ import annotations
 
-from joyrl_core.backend import Backend
-from joyrl_core.buffers import ReplayQueue
-from joyrl_core.envs import GymEnvConfig, make_gym_env
-from joyrl_core.hookspecs import hookimpl
-from joyrl_core.loggers import ConsoleLogger, CsvLogger
-from joyrl_core.random_agent import make_random_agent
-from joyrl_core.records import RunSummary
-from joyrl_core.run import RunContext
-from joyrl_core.trainer import Trainer
+from joyrl_core.components.gym_env import GymEnvConfig, make_gym_env
+from joyrl_core.components.random_agent import make_random_agent
+from joyrl_core.components.replay_queue import ReplayQueue
+from joyrl_core.contracts.backend import Backend
+from joyrl_core.contracts.hookspecs import hookimpl
+from joyrl_core.contracts.records import RunSummary
+from joyrl_core.outputs.loggers import ConsoleLogger, CsvLogger
+from joyrl_core.run.context import RunContext
+from joyrl_core.run.trainer import Trainer
 
 
 class SingleBackend(Backend):
@@ -33,7 +33,7 @@ class SingleBackend(Backend):
 
 def make_tensorboard_logger(run: RunContext):
     # Imported on use: torch.utils.tensorboard is slow to import and only this logger needs it.
-    from joyrl_core.tensorboard_logger import TensorBoardLogger
+    from joyrl_core.outputs.tensorboard_logger import TensorBoardLogger
 
     return TensorBoardLogger(run)
 

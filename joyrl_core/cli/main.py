@@ -76,8 +76,8 @@ def run(config: Path | None, overrides: tuple[str, ...]) -> None:
     models/, results/ and logs/.
     """
     from joyrl_core.config import resolve_config
-    from joyrl_core.plugins import load_registry
-    from joyrl_core.run import start_run
+    from joyrl_core.plugins.registry import load_registry
+    from joyrl_core.run.start import start_run
 
     registry = load_registry()
     cfg = resolve_config(registry, config, overrides)
@@ -111,7 +111,7 @@ def run(config: Path | None, overrides: tuple[str, ...]) -> None:
 @click.option("--kind", type=click.Choice(KIND_CHOICES), help="Only components of this kind.")
 def list_plugins(as_json: bool, kind: str | None) -> None:
     """Every algorithm, buffer, env, backend and logger the installed plugins provide."""
-    from joyrl_core.plugins import load_registry
+    from joyrl_core.plugins.registry import load_registry
 
     registry = load_registry()
     components = sorted(
@@ -148,7 +148,7 @@ def plot(task_dirs: tuple[Path, ...], output: Path, show: bool) -> None:
 
     Runs of the same algorithm on the same env also get their mean and spread band.
     """
-    from joyrl_core.plots import plot_runs, show_figure
+    from joyrl_core.outputs.plots import plot_runs, show_figure
 
     png = plot_runs(list(task_dirs), output)
     click.echo(f"wrote {png}")
@@ -167,7 +167,7 @@ def info(name: str, kind: str | None) -> None:
 
     from joyrl_core.config import GeneralConfig, VectorConfig, describe_options
     from joyrl_core.errors import ComponentNotFoundError
-    from joyrl_core.plugins import load_registry
+    from joyrl_core.plugins.registry import load_registry
 
     registry = load_registry()
     if name in ("general_cfg", "general"):
@@ -215,7 +215,7 @@ def info(name: str, kind: str | None) -> None:
 def new_plugin(name: str, kind: str, dest: Path) -> None:
     """Write a ready plugin package joyrl-NAME: pyproject with the entry point, a working component,
     a test that loads it through its entry point, and a README."""
-    from joyrl_core.scaffold import create_plugin
+    from joyrl_core.cli.scaffold import create_plugin
 
     target = create_plugin(name, kind, dest)
     click.echo(f"wrote {target}")

@@ -1,0 +1,1 @@
+"""The ``joyrl`` command line and the new-plugin scaffold."""

@@ -1,0 +1,1 @@
+"""The contracts plugins implement: agent, buffer, backend, logger, hook specs, and the data crossing them."""

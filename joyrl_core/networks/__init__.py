@@ -1,0 +1,1 @@
+"""The shared network vocabulary: layer lists in YAML, built into torch modules for any algorithm."""

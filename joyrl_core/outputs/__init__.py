@@ -1,0 +1,1 @@
+"""What a run writes: the task folder, checkpoints, loggers, plots, videos, trajectories."""

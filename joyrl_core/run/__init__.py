@@ -1,0 +1,1 @@
+"""The run loop: the run context, starting a run, the trainer, rollouts."""

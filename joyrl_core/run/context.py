@@ -1,0 +1,142 @@
+"""``RunContext``: everything a backend needs, built from a resolved config (component factories, seeds, device)."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import logging.handlers
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from joyrl_core.config import RunConfig
+from joyrl_core.contracts.agent import Agent
+from joyrl_core.contracts.buffer import Buffer
+from joyrl_core.contracts.spaces import EnvSpec
+from joyrl_core.errors import EnvError, JoyRLError
+from joyrl_core.outputs.loggers import LoggerGroup
+from joyrl_core.outputs.task import TaskPaths
+from joyrl_core.plugins.registry import Registry
+
+_ROLE_CODES = {"train": 0, "eval": 1, "test": 2, "worker": 3}
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` becomes ``cuda`` where a GPU is present, else ``cpu``; asking for a missing GPU is an error."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise JoyRLError(f"general_cfg.device is {device!r} but torch sees no CUDA GPU; use cpu or auto")
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if index >= torch.cuda.device_count():
+            raise JoyRLError(f"general_cfg.device is {device!r} but only {torch.cuda.device_count()} GPU(s) exist")
+    return device
+
+
+def set_torch_threads(n: int) -> None:
+    """Small networks are bound by per-op overhead, where extra threads only add synchronisation."""
+    if n > 0:
+        import torch
+
+        torch.set_num_threads(n)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch globally (a seed of 0 means unseeded: nothing is touched)."""
+    import torch
+
+    if seed == 0:
+        return
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def env_id_of(config: RunConfig, env: gym.Env | None = None) -> str:
+    """The env's name for folders and titles: its gymnasium id where it has one, else the config's."""
+    spec_id = getattr(getattr(env, "spec", None), "id", None)
+    return str(spec_id or getattr(config.env, "id", None) or config.general.env_name)
+
+
+@dataclass
+class RunContext:
+    """What a backend, a logger and the trainer loop get: config, task folder and component factories."""
+
+    config: RunConfig
+    registry: Registry
+    task: TaskPaths
+    env_spec: EnvSpec
+    device: str
+    log: logging.Logger
+    loggers: LoggerGroup = field(default_factory=LoggerGroup)
+    render_fps: int = 30
+
+    def seed_for(self, role: str, index: int = 0) -> int | None:
+        """A distinct, reproducible seed per env or component role (train, eval, test, worker N)."""
+        seed = self.config.general.seed
+        if seed == 0:
+            return None
+        return int(np.random.SeedSequence([seed, _ROLE_CODES[role], index]).generate_state(1)[0])
+
+    def make_env(self, render_mode: str | None = None) -> gym.Env:
+        component = self.registry.get("env", self.config.general.env_name)
+        return call_env_factory(component.factory, component.name, self.config.env, render_mode)
+
+    def make_vector_env(self) -> gym.vector.VectorEnv:
+        """``env_cfg.n_envs`` copies of the env, each cut at ``max_step`` steps, autoresetting in the
+        same step (the final observation is in ``info["final_obs"]``)."""
+        component = self.registry.get("env", self.config.general.env_name)
+        make = functools.partial(_build_limited_env, component.factory, component.name, self.config.env,
+                                 self.config.general.max_step)
+        vector = self.config.vector
+        cls = gym.vector.AsyncVectorEnv if vector.vector_mode == "async" else gym.vector.SyncVectorEnv
+        return cls([make] * vector.n_envs, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+
+    def make_agent(self, seed: int | None = None) -> Agent:
+        component = self.registry.get("algorithm", self.config.general.algo_name)
+        try:
+            agent = component.factory(self.config.algo, self.env_spec, self.device, seed)
+        except JoyRLError:
+            raise
+        except (ValueError, TypeError) as exc:  # the plugin's way of saying the config or env does not fit
+            raise JoyRLError(
+                f"algorithm {component.name!r} cannot run on env {self.env_spec.env_id!r}: {exc}"
+            ) from exc
+        if not isinstance(agent, Agent):
+            raise JoyRLError(
+                f"algorithm {component.name!r} ({component.distribution}) built {type(agent).__name__}, "
+                "which is not a joyrl_core.Agent"
+            )
+        return agent
+
+    def make_buffer(self, seed: int | None = None) -> Buffer | None:
+        """The buffer ``algo_cfg.buffer_type`` names, or ``None`` for an algorithm without one."""
+        buffer_type = getattr(self.config.algo, "buffer_type", None)
+        if buffer_type is None:
+            return None
+        component = self.registry.get("buffer", buffer_type)
+        capacity = int(getattr(self.config.algo, "buffer_size"))
+        return component.factory(capacity, self.env_spec, self.config.buffer, seed)
+
+
+def call_env_factory(factory: Any, name: str, env_cfg: Any, render_mode: str | None) -> gym.Env:
+    try:
+        env = factory(env_cfg, render_mode)
+    except JoyRLError:
+        raise
+    except Exception as exc:  # a third-party env's constructor can raise anything
+        raise EnvError(f"env plugin {name!r} failed to build the env: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(env, gym.Env):
+        raise EnvError(f"env plugin {name!r} returned {type(env).__name__}, not a gymnasium.Env")
+    return env
+
+
+def _build_limited_env(factory: Any, name: str, env_cfg: Any, max_step: int) -> gym.Env:
+    # Module-level (not a closure over the run) so async vector envs can pickle it to subprocesses.
+    return gym.wrappers.TimeLimit(call_env_factory(factory, name, env_cfg, None), max_episode_steps=max_step)

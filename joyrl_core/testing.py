@@ -1,0 +1,147 @@
+"""Pytest fixtures for JoyRL and its plugins, loaded by pytest wherever joyrl-core is installed.
+
+A plugin distribution's own tests use them without a conftest of their own: ``registry`` (the installed
+plugins), ``task_root`` (where a test's runs write), ``cli`` (the ``joyrl`` command in-process),
+``run_joyrl`` (the installed script in a subprocess) and ``make_distribution`` (a plugin distribution
+made at runtime); the helpers ``quick_overrides`` and ``read_episodes`` are imported from here.
+Everything a test writes goes under pytest's ``tmp_path``.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+import joyrl_core
+from joyrl_core.plugins.registry import DISABLE_ENV_VAR
+
+EPISODES_HEADER = ["episode", "env_steps", "reward", "length", "wall_time", "terminated"]
+
+
+@pytest.fixture(autouse=True)
+def _no_disabled_plugins(monkeypatch):
+    """A developer's own JOYRL_DISABLE_PLUGINS must not leak into the tests."""
+    monkeypatch.delenv(DISABLE_ENV_VAR, raising=False)
+
+
+@pytest.fixture
+def registry() -> joyrl_core.Registry:
+    """The registry of the installed plugins (core, joyrl-dqn, joyrl-testplugin, ...)."""
+    return joyrl_core.load_registry()
+
+
+@pytest.fixture
+def task_root(tmp_path) -> Path:
+    """Where runs of one test put their task folders."""
+    return tmp_path / "tasks"
+
+
+def quick_overrides(task_root: Path, **general) -> list[str]:
+    """``--set`` overrides for a short, quiet run writing into ``task_root``."""
+    values = {"task_dir": str(task_root), "loggers": "[csv]", "save_fig": "false", "online_eval": "false"}
+    values.update({k: str(v) for k, v in general.items()})
+    return [f"general_cfg.{k}={v}" for k, v in values.items()]
+
+
+def read_episodes(task_root_or_csv: Path) -> list[dict[str, str]]:
+    """Rows of ``results/episodes.csv`` (given a task folder or the CSV itself), header checked."""
+    path = task_root_or_csv
+    if path.is_dir():
+        path = path / "results" / "episodes.csv"
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        header = next(reader)
+        assert header == EPISODES_HEADER
+        return [dict(zip(header, row)) for row in reader]
+
+
+class DistributionFactory:
+    """Makes real plugin distributions at runtime: a module plus ``<name>-<version>.dist-info``.
+
+    Each lives in its own folder prepended to ``sys.path``, so ``importlib.metadata`` discovers its
+    ``joyrl`` entry point exactly as it would an installed wheel's. Modules imported from those
+    folders are removed from ``sys.modules`` after the test.
+    """
+
+    def __init__(self, root: Path, monkeypatch: pytest.MonkeyPatch):
+        self.root = root
+        self.monkeypatch = monkeypatch
+        self.modules: list[str] = []
+
+    def __call__(self, dist_name: str, module: str, source: str, entry_point: str | None = None,
+                 version: str = "0.1") -> Path:
+        folder = self.root / f"dist_{dist_name}"
+        folder.mkdir(parents=True)
+        (folder / f"{module}.py").write_text(textwrap.dedent(source), encoding="utf-8")
+        info = folder / f"{dist_name.replace('-', '_')}-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: {dist_name}\nVersion: {version}\n", encoding="utf-8"
+        )
+        (info / "entry_points.txt").write_text(
+            f"[joyrl]\n{entry_point or module} = {module}\n", encoding="utf-8"
+        )
+        self.modules.append(module)
+        self.monkeypatch.syspath_prepend(str(folder))
+        return folder
+
+    def cleanup(self) -> None:
+        for module in self.modules:
+            sys.modules.pop(module, None)
+
+
+@pytest.fixture
+def make_distribution(tmp_path, monkeypatch):
+    factory = DistributionFactory(tmp_path / "site", monkeypatch)
+    yield factory
+    factory.cleanup()
+
+
+@pytest.fixture
+def cli() -> Callable[..., Result]:
+    """Invoke the ``joyrl`` click command in-process: ``cli("list-plugins", "--json")``.
+
+    ``joyrl run`` installs SIGINT/SIGTERM handlers; they are put back after the test.
+    """
+    from joyrl_core.cli.main import main
+
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
+        runner = CliRunner(env={"COLUMNS": "200", **(env or {})})
+        return runner.invoke(main, list(args), prog_name="joyrl")
+
+    yield invoke
+    for sig, handler in handlers.items():
+        signal.signal(sig, handler)
+
+
+def joyrl_script() -> Path:
+    """The ``joyrl`` console script of the environment running the tests."""
+    name = "joyrl.exe" if os.name == "nt" else "joyrl"
+    script = Path(sys.executable).parent / name
+    assert script.is_file(), f"no joyrl script next to {sys.executable}; is joyrl-core installed here?"
+    return script
+
+
+@pytest.fixture
+def run_joyrl(tmp_path) -> Callable[..., subprocess.CompletedProcess]:
+    """Run the installed ``joyrl`` script in a subprocess, in ``tmp_path``."""
+
+    def run(args: Sequence[str], timeout: float = 120) -> subprocess.CompletedProcess:
+        env = {**os.environ, "COLUMNS": "200", "MPLBACKEND": "Agg"}
+        env.pop(DISABLE_ENV_VAR, None)
+        return subprocess.run(
+            [str(joyrl_script()), *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout
+        )
+
+    return run
