@@ -22,15 +22,18 @@ import pytest
 from click.testing import CliRunner, Result
 
 import joyrl_core
-from joyrl_core.plugins.registry import DISABLE_ENV_VAR
+from joyrl_core.plugins.registry import DISABLE_AUTOLOAD_ENV_VAR, DISABLE_ENV_VAR, PLUGINS_ENV_VAR
+
+PLUGIN_ENV_VARS = (DISABLE_ENV_VAR, DISABLE_AUTOLOAD_ENV_VAR, PLUGINS_ENV_VAR)
 
 EPISODES_HEADER = ["episode", "env_steps", "reward", "length", "wall_time", "terminated"]
 
 
 @pytest.fixture(autouse=True)
 def _no_disabled_plugins(monkeypatch):
-    """A developer's own JOYRL_DISABLE_PLUGINS must not leak into the tests."""
-    monkeypatch.delenv(DISABLE_ENV_VAR, raising=False)
+    """A developer's own plugin switches (JOYRL_DISABLE_PLUGINS, ...) must not leak into the tests."""
+    for var in PLUGIN_ENV_VARS:
+        monkeypatch.delenv(var, raising=False)
 
 
 @pytest.fixture
@@ -139,7 +142,8 @@ def run_joyrl(tmp_path) -> Callable[..., subprocess.CompletedProcess]:
 
     def run(args: Sequence[str], timeout: float = 120) -> subprocess.CompletedProcess:
         env = {**os.environ, "COLUMNS": "200", "MPLBACKEND": "Agg"}
-        env.pop(DISABLE_ENV_VAR, None)
+        for var in PLUGIN_ENV_VARS:
+            env.pop(var, None)
         return subprocess.run(
             [str(joyrl_script()), *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout
         )

@@ -125,14 +125,15 @@ def test_run_missing_config_file(cli, tmp_path):
     assert str(missing) in result.stderr and "Traceback" not in result.output
 
 
-def test_run_with_missing_plugin_says_what_to_install(cli, tmp_path):
+def test_run_without_an_algorithm_plugin_says_what_to_install(cli, tmp_path):
     result = cli("run", "--set", f"general_cfg.task_dir={tmp_path}", env={DISABLE_ENV_VAR: "dqn"})
     assert result.exit_code == 1
     assert result.stderr.startswith(
-        "Error: defaults: general_cfg.algo_name: no algorithm named 'DQN' is installed (installed: "
+        "Error: defaults: general_cfg.algo_name is not set and no installed plugin declares a default algorithm"
     )
-    assert result.stderr.rstrip().endswith("install it with: pip install joyrl-dqn")
+    assert "install an algorithm plugin" in result.stderr
     assert isinstance(result.exception, SystemExit)
+    assert list(tmp_path.iterdir()) == [], "no task folder for a refused run"
 
 
 def test_debug_raises_the_real_exception(cli, tmp_path):

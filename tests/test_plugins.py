@@ -11,9 +11,17 @@ import gymnasium as gym
 import pytest
 
 import joyrl_core
+from joyrl_core.config import GeneralConfig
 from joyrl_core.contracts import hookspecs
 from joyrl_core.errors import ComponentNotFoundError, DuplicateComponentError
-from joyrl_core.plugins.registry import DISABLE_ENV_VAR, ENTRY_POINT_GROUP, KINDS, Registry
+from joyrl_core.plugins.registry import (
+    DISABLE_AUTOLOAD_ENV_VAR,
+    DISABLE_ENV_VAR,
+    ENTRY_POINT_GROUP,
+    KINDS,
+    PLUGINS_ENV_VAR,
+    Registry,
+)
 
 from conftest import quick_overrides, read_episodes
 
@@ -97,7 +105,7 @@ def test_components_come_with_their_distribution(registry):
     assert constant.distribution == "joyrl-testplugin"
     assert constant.config_type is ConstantConfig
     assert [f.name for f in dataclasses.fields(ConstantConfig)] == ["action"]
-    assert dataclasses.fields(ConstantConfig)[0].metadata == {"help": "the action always taken", "min": 0}
+    assert dataclasses.fields(ConstantConfig)[0].metadata == {"help": "the action always taken", "ge": 0}
 
     assert {"CONSTANT", "DQN", "RANDOM"} <= set(registry.names("algorithm"))
     assert {"console", "csv", "jsonl"} <= set(registry.names("logger"))
@@ -265,7 +273,7 @@ def test_disable_plugins_by_entry_point_or_distribution(monkeypatch, value):
     assert ("DQN" in registry.names("algorithm")) == ("dqn" not in value)
 
 
-def test_missing_component_lists_installed_and_says_what_to_install(monkeypatch):
+def test_missing_component_lists_installed_and_a_missing_default_says_what_to_do(monkeypatch):
     monkeypatch.setenv(DISABLE_ENV_VAR, "dqn")
     registry = joyrl_core.load_registry()
 
@@ -276,11 +284,17 @@ def test_missing_component_lists_installed_and_says_what_to_install(monkeypatch)
     for name in registry.names("algorithm"):
         assert name in message
     assert "CONSTANT" in message and "RANDOM" in message
-    assert message.endswith("install it with: pip install joyrl-dqn")
+    assert "pip install" not in message, "the core knows no plugin to recommend"
 
-    # The default config selects DQN, so resolving it fails the same way.
-    with pytest.raises(ComponentNotFoundError, match="pip install joyrl-dqn"):
+    # joyrl-dqn declared the default algorithm; disabled, it declares nothing, so nothing is chosen.
+    assert GeneralConfig().algo_name == ""
+    with pytest.raises(ComponentNotFoundError) as info:
         joyrl_core.resolve_config(registry, None, [])
+    assert str(info.value).startswith(
+        "defaults: general_cfg.algo_name is not set and no installed plugin declares a default algorithm "
+        "(installed: CONSTANT, RANDOM"
+    )
+    assert "install an algorithm plugin" in str(info.value)
 
 
 def test_missing_component_suggests_close_name(registry):
@@ -310,7 +324,8 @@ FACTORY_PRODUCTS = {
 
 def test_every_hookspec_is_documented_and_known():
     specs = _hookspecs()
-    assert set(specs) == set(KINDS), "every hook spec registers one kind of component"
+    assert set(specs) == set(KINDS) | {"install_hint"}, "every other hook spec registers one kind of component"
+    assert list(inspect.signature(specs.pop("install_hint")).parameters) == ["kind", "name"]
     assert set(FACTORY_PRODUCTS) == set(KINDS.values()), "a new kind needs a line in FACTORY_PRODUCTS"
     for name, spec in specs.items():
         doc = inspect.getdoc(spec)
@@ -348,3 +363,106 @@ def test_every_hookspec_is_exercised_by_a_real_run(registry, task_root):
             assert isinstance(product, FACTORY_PRODUCTS[kind]), f"{kind} factory built {type(product).__name__}"
     assert [type(p).__name__ for p in calls["logger"]] == ["CsvLogger", "JsonlLogger"]
     assert len(calls["backend"]) == 1
+
+
+# -- the hook caller, autoloading, declared defaults and install hints ------------------------------
+
+
+ORDERED_LOGGERS = """
+from joyrl_core import hookimpl
+
+
+def make(run):
+    raise AssertionError("never built")
+
+
+@hookimpl(tryfirst=True)
+def register_loggers(register):
+    register("first_logger", make, None, "registered before every other logger")
+"""
+
+WRAPPER_ENVS = """
+from joyrl_core import hookimpl
+
+
+def make(config, render_mode):
+    raise AssertionError("never built")
+
+
+@hookimpl(wrapper=True)
+def register_envs(register):
+    register("wrapped_env", make, None, "registered by a new-style wrapper")
+    return (yield)
+"""
+
+
+def test_hooks_go_through_pluggys_caller(make_distribution):
+    """tryfirst puts a plugin's registration before the others', a wrapper is run, tracing sees calls."""
+    make_distribution("ordered-dist", "ordered_plugin", ORDERED_LOGGERS)
+    make_distribution("wrapper-dist", "wrapper_plugin", WRAPPER_ENVS)
+    traced: list[str] = []
+
+    registry = joyrl_core.load_registry(trace=traced.append)
+
+    assert registry.broken == []
+    assert list(registry.components["logger"])[0] == "first_logger"
+    assert registry.get("env", "wrapped_env").distribution == "wrapper-dist"
+    trace = "".join(traced)
+    assert "register_loggers [hook]" in trace
+    assert "<register loggers of plugin 'ordered_plugin' (ordered-dist)>" in trace
+
+
+def test_autoload_off_loads_only_the_core_and_the_named_plugins(monkeypatch):
+    monkeypatch.setenv(DISABLE_AUTOLOAD_ENV_VAR, "1")
+    registry = joyrl_core.load_registry()
+    assert {c.distribution for c in registry.all()} == {"joyrl-core"}
+    assert registry.broken == []
+
+    monkeypatch.setenv(PLUGINS_ENV_VAR, "dqn")
+    registry = joyrl_core.load_registry()
+    assert {c.distribution for c in registry.all()} == {"joyrl-core", "joyrl-dqn"}
+    assert "CONSTANT" not in registry.names("algorithm")
+    assert GeneralConfig().algo_name == "DQN"
+
+
+def _declare_default(folder, algo_name: str) -> None:
+    info = next(folder.glob("*.dist-info"))
+    with open(info / "entry_points.txt", "a", encoding="utf-8") as fh:
+        fh.write(f"\n[joyrl.defaults]\nalgo_name = {algo_name}\n")
+
+
+def test_a_distribution_declares_the_default_algorithm(make_distribution, monkeypatch, task_root):
+    monkeypatch.setenv(DISABLE_ENV_VAR, "dqn")
+    _declare_default(make_distribution("const-default", "const_default", ""), "CONSTANT")
+    registry = joyrl_core.load_registry()
+
+    cfg = joyrl_core.resolve_config(registry, None, [])
+    assert cfg.general.algo_name == "CONSTANT" and cfg.general == GeneralConfig()
+
+    monkeypatch.delenv(DISABLE_ENV_VAR)
+    with pytest.raises(ComponentNotFoundError) as info:
+        joyrl_core.resolve_config(joyrl_core.load_registry(), None, [])
+    assert str(info.value) == (
+        "defaults: general_cfg.algo_name is not set and the installed plugins declare different defaults: "
+        "CONSTANT (const-default), DQN (joyrl-dqn); set it"
+    )
+    assert joyrl_core.resolve_config(registry, None, ["general_cfg.algo_name=RANDOM"]).general.algo_name == "RANDOM"
+
+
+def test_a_plugin_gives_the_install_hint_for_names_it_knows(make_distribution):
+    make_distribution("hint-dist", "hint_plugin", """
+        from joyrl_core import hookimpl
+
+        @hookimpl
+        def install_hint(kind, name):
+            if (kind, name) == ("algorithm", "ATARI_DQN"):
+                return "pip install joyrl-atari[rom]"
+            return None
+    """)
+    registry = joyrl_core.load_registry()
+    with pytest.raises(ComponentNotFoundError) as info:
+        registry.get("algorithm", "ATARI_DQN")
+    assert str(info.value).endswith("; install it with: pip install joyrl-atari[rom]")
+    with pytest.raises(ComponentNotFoundError) as info:
+        registry.get("algorithm", "SOMETHING_ELSE")
+    assert "install it with" not in str(info.value)

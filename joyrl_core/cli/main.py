@@ -11,9 +11,11 @@ from pathlib import Path
 import click
 import yaml
 
+from joyrl_core.contracts.hookspecs import COMPONENT_KINDS
 from joyrl_core.errors import JoyRLError
 
-KIND_CHOICES = ("algorithm", "buffer", "env", "backend", "logger")
+KIND_CHOICES = tuple(kind.name for kind in COMPONENT_KINDS)
+_SECTION_OF = {kind.name: kind.section for kind in COMPONENT_KINDS}
 
 
 class _JoyRLGroup(click.Group):
@@ -63,6 +65,15 @@ def _stop_on_signals() -> dict[int, object]:
     return previous
 
 
+def _load_registry():
+    """The installed plugins' registry; with ``--debug``, pluggy traces each hook call to stderr."""
+    from joyrl_core.plugins.registry import load_registry
+
+
+    debug = click.get_current_context().find_root().params.get("debug")
+    return load_registry(trace=(lambda line: click.echo(line, err=True, nl=False)) if debug else None)
+
+
 @main.command()
 @click.argument("config", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
@@ -76,10 +87,9 @@ def run(config: Path | None, overrides: tuple[str, ...]) -> None:
     models/, results/ and logs/.
     """
     from joyrl_core.config import resolve_config
-    from joyrl_core.plugins.registry import load_registry
     from joyrl_core.run.start import start_run
 
-    registry = load_registry()
+    registry = _load_registry()
     cfg = resolve_config(registry, config, overrides)
     previous = _stop_on_signals()
     try:
@@ -111,9 +121,8 @@ def run(config: Path | None, overrides: tuple[str, ...]) -> None:
 @click.option("--kind", type=click.Choice(KIND_CHOICES), help="Only components of this kind.")
 def list_plugins(as_json: bool, kind: str | None) -> None:
     """Every algorithm, buffer, env, backend and logger the installed plugins provide."""
-    from joyrl_core.plugins.registry import load_registry
 
-    registry = load_registry()
+    registry = _load_registry()
     components = sorted(
         (c for c in registry.all() if kind is None or c.kind == kind), key=lambda c: (KIND_CHOICES.index(c.kind), c.name)
     )
@@ -167,9 +176,8 @@ def info(name: str, kind: str | None) -> None:
 
     from joyrl_core.config import GeneralConfig, VectorConfig, describe_options
     from joyrl_core.errors import ComponentNotFoundError
-    from joyrl_core.plugins.registry import load_registry
 
-    registry = load_registry()
+    registry = _load_registry()
     if name in ("general_cfg", "general"):
         found = []
         sections = [("general_cfg", GeneralConfig)]
@@ -185,7 +193,7 @@ def info(name: str, kind: str | None) -> None:
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ComponentNotFoundError(f"no component named {name!r} is installed{hint} (installed: {', '.join(names)})")
         component = found[0]
-        section = {"algorithm": "algo_cfg", "buffer": "algo_cfg", "env": "env_cfg"}.get(component.kind, "general_cfg")
+        section = _SECTION_OF[component.kind]
         sections = [(section, component.config_type)] if component.config_type else []
         if component.kind == "env":
             sections.append(("env_cfg (core keys, every env)", VectorConfig))
@@ -208,7 +216,7 @@ def info(name: str, kind: str | None) -> None:
 
 @main.command("new-plugin")
 @click.argument("name")
-@click.option("--kind", required=True, type=click.Choice(["algo", "env", "buffer", "logger", "backend"]),
+@click.option("--kind", required=True, type=click.Choice([kind.short for kind in COMPONENT_KINDS]),
               help="What the plugin provides.")
 @click.option("--dir", "dest", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
               show_default=True, help="Folder to create the package in.")

@@ -2,9 +2,9 @@
 
 A run's config has three sections. ``general_cfg`` is :class:`GeneralConfig`; ``algo_cfg`` and
 ``env_cfg`` are the ``config_type`` dataclasses of the algorithm and env plugins the run selects (and a
-buffer's own options sit in ``algo_cfg`` beside the algorithm's). Values are checked against each
-field's type hint and its ``min``/``choices`` metadata; a mistake is a :class:`ConfigError` naming the
-file, the key, the value given and what is allowed.
+buffer's own options sit in ``algo_cfg`` beside the algorithm's). Each section's values are checked
+by pydantic against the dataclass's type hints and bounds (:mod:`joyrl_core.config.validate`); a mistake
+is a :class:`ConfigError` naming the file or the ``--set``, the key, the value given and what is allowed.
 
 YAML ``null`` for a key whose type does not admit ``None`` means "keep the default": the product's own
 example YAML writes ``save_best_model:`` with no value.
@@ -12,11 +12,8 @@ example YAML writes ``save_best_model:`` with no value.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
-import difflib
-import types
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,18 +22,20 @@ from typing import Any, ClassVar, Literal
 
 import yaml
 
+from joyrl_core.config.validate import accepts_extra_keys, describe_type, validate_section
+from joyrl_core.config.yaml_source import SECTIONS, parse_override, read_yaml_file
 from joyrl_core.errors import ComponentNotFoundError, ConfigError, PluginError
-
-SECTIONS = ("general_cfg", "algo_cfg", "env_cfg")
+from joyrl_core.plugins.registry import default_algorithm, default_algorithm_declarations
 
 
 def option(default: Any, help: str, *, minimum: float | None = None, maximum: float | None = None) -> Any:
     """A config field with a default, a help text (shown by the docs and ``joyrl info``) and bounds."""
+    # ``ge``/``le`` are the names pydantic reads from a dataclass field's metadata.
     metadata: dict[str, Any] = {"help": help}
     if minimum is not None:
-        metadata["min"] = minimum
+        metadata["ge"] = minimum
     if maximum is not None:
-        metadata["max"] = maximum
+        metadata["le"] = maximum
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: copy.deepcopy(default), metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -46,7 +45,10 @@ def option(default: Any, help: str, *, minimum: float | None = None, maximum: fl
 class GeneralConfig:
     """``general_cfg``: what to run, where, for how long, and what to keep."""
 
-    algo_name: str = option("DQN", "algorithm to run (see `joyrl list-plugins`)")
+    algo_name: str = field(
+        default_factory=default_algorithm,
+        metadata={"help": "algorithm to run (see `joyrl list-plugins`); default: the one an installed plugin declares"},
+    )
     env_name: str = option("gym", "env plugin that builds the env; `gym` takes any gymnasium id")
     device: str = option("cpu", "torch device: cpu, cuda, cuda:N, or auto (cuda when available)")
     mode: Literal["train", "test"] = option("train", "train a model, or test a saved one")
@@ -59,7 +61,9 @@ class GeneralConfig:
     max_episode: int = option(100, "episodes to train; -1 runs until stopped (Ctrl-C)", minimum=-1)
     max_env_steps: int | None = option(None, "stop training after this many env steps in all; null = no limit", minimum=1)
     max_step: int = option(200, "max env steps per episode (the episode is truncated there)", minimum=1)
-    seed: int = option(0, "random seed for python, numpy, torch and envs; 0 = unseeded", minimum=0)
+    seed: int = option(
+        0, "random seed for python, numpy, torch and envs; 0 = unseeded", minimum=0, maximum=2**32 - 1
+    )
     online_eval: bool = option(False, "evaluate greedily at every save point and keep the best model")
     online_eval_episode: int = option(10, "episodes per online evaluation", minimum=1)
     stop_reward: float | None = option(
@@ -153,208 +157,17 @@ def describe_options(cls: type) -> list[OptionInfo]:
     hints = typing.get_type_hints(cls)
     rows = []
     for f in dataclasses.fields(cls):
-        if f.name == "extra" and getattr(cls, "ACCEPTS_EXTRA_KEYS", False):
+        if f.name == "extra" and accepts_extra_keys(cls):
             continue
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
         rows.append(OptionInfo(f.name, describe_type(hints[f.name]), default, f.metadata.get("help", "")))
     return rows
 
 
-def describe_type(tp: Any) -> str:
-    """A short human description of a type hint, for error messages and ``joyrl info``."""
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if tp is Any:
-        return "any value"
-    if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in args)
-    if origin in (typing.Union, types.UnionType):
-        return " or ".join("null" if a is type(None) else describe_type(a) for a in args)
-    if origin is list:
-        return f"a list of {describe_type(args[0])}" if args else "a list"
-    if origin is dict:
-        return "a mapping"
-    if dataclasses.is_dataclass(tp):
-        return "a mapping with keys " + ", ".join(f.name for f in dataclasses.fields(tp))
-    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(tp, str(tp))
-
-
-class _Invalid(Exception):
-    def __init__(self, path: str, expected: str, value: Any):
-        super().__init__(path)
-        self.path, self.expected, self.value = path, expected, value
-
-
-def _coerce(value: Any, tp: Any, path: str) -> Any:
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if tp is Any:
-        return value
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(value, arg, path)
-            except _Invalid:
-                continue
-        raise _Invalid(path, describe_type(tp), value)
-    if origin is Literal:
-        if value in args:
-            return value
-        raise _Invalid(path, describe_type(tp), value)
-    if origin is list:
-        if not isinstance(value, list):
-            raise _Invalid(path, describe_type(tp), value)
-        return [_coerce(item, args[0], f"{path}[{i}]") for i, item in enumerate(value)] if args else list(value)
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise _Invalid(path, describe_type(tp), value)
-        return dict(value)
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            raise _Invalid(path, describe_type(tp), value)
-        return _build(tp, value, path + ".")
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-    elif tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-    elif tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            # PyYAML reads exponents without a dot (1e-4) as strings.
-            with contextlib.suppress(ValueError):
-                return float(value)
-    elif tp is str:
-        if isinstance(value, str):
-            return value
-    else:
-        if isinstance(value, tp):
-            return value
-    raise _Invalid(path, describe_type(tp), value)
-
-
-class _UnknownKey(Exception):
-    def __init__(self, path: str, allowed: list[str]):
-        super().__init__(path)
-        self.path, self.allowed = path, allowed
-
-
-def _build(cls: type, raw: Mapping[str, Any], prefix: str) -> Any:
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    accepts_extra = getattr(cls, "ACCEPTS_EXTRA_KEYS", False)
-    kwargs: dict[str, Any] = {}
-    extra: dict[str, Any] = {}
-    for key, value in raw.items():
-        key = str(key)
-        f = fields.get(key)
-        if f is None or (accepts_extra and key == "extra"):
-            if accepts_extra:
-                extra[key] = value
-                continue
-            raise _UnknownKey(prefix + key, sorted(fields))
-        if value is None and not _admits_none(hints[key]):
-            continue
-        coerced = _coerce(value, hints[key], prefix + key)
-        minimum, maximum = f.metadata.get("min"), f.metadata.get("max")
-        if isinstance(coerced, (int, float)) and not isinstance(coerced, bool):
-            if minimum is not None and coerced < minimum:
-                raise _Invalid(prefix + key, f"a value >= {minimum}", value)
-            if maximum is not None and coerced > maximum:
-                raise _Invalid(prefix + key, f"a value <= {maximum}", value)
-        kwargs[key] = coerced
-    if accepts_extra:
-        kwargs["extra"] = extra
-    try:
-        return cls(**kwargs)
-    except ValueError as exc:
-        raise _BadValue(prefix, str(exc)) from exc
-
-
-class _BadValue(Exception):
-    def __init__(self, prefix: str, message: str):
-        super().__init__(message)
-        self.prefix, self.message = prefix, message
-
-
-def _admits_none(tp: Any) -> bool:
-    return tp is Any or (typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in typing.get_args(tp))
-
-
 def build_section(cls: type, raw: Mapping[str, Any], section: str, sources: _Sources | None = None) -> Any:
     """Build the config dataclass ``cls`` from the mapping ``raw`` of YAML section ``section``."""
     sources = sources or _Sources(None, set())
-    try:
-        return _build(cls, raw, "")
-    except _UnknownKey as exc:
-        key = exc.path.split(".")[0].split("[")[0]
-        leaf = exc.path.rsplit(".", 1)[-1]
-        message = f"{sources.of(section, key)}: unknown key {section}.{exc.path}"
-        close = difflib.get_close_matches(leaf, exc.allowed, n=1)
-        if close:
-            message += f" (did you mean {close[0]!r}?)"
-        raise ConfigError(message + "; allowed keys: " + ", ".join(exc.allowed)) from None
-    except _Invalid as exc:
-        key = exc.path.split(".")[0].split("[")[0]
-        raise ConfigError(
-            f"{sources.of(section, key)}: {section}.{exc.path}: expected {exc.expected}, got {exc.value!r}"
-        ) from None
-    except _BadValue as exc:
-        key = (exc.prefix or exc.message).split(":")[0].split(".")[0].split("[")[0]
-        raise ConfigError(f"{sources.of(section, key)}: {section}.{exc.prefix}{exc.message}") from None
-
-
-def read_yaml_file(path: str | Path) -> dict[str, Any]:
-    """The top-level mapping of a YAML config file, or a ConfigError saying why there is none."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping with sections {', '.join(SECTIONS)}, got {type(data).__name__}")
-    for section, body in data.items():
-        if section not in SECTIONS:
-            close = difflib.get_close_matches(str(section), SECTIONS, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(f"{path}: unknown section {section!r}{hint}; allowed sections: {', '.join(SECTIONS)}")
-        if body is not None and not isinstance(body, dict):
-            raise ConfigError(f"{path}: section {section} must be a mapping of keys to values")
-    return {section: dict(body or {}) for section, body in data.items()}
-
-
-def parse_override(text: str) -> tuple[str, str, Any]:
-    """Split ``section.key=value`` into its parts; the value is read as a YAML scalar or list."""
-    target, sep, raw_value = text.partition("=")
-    section, dot, key = target.strip().partition(".")
-    if not sep or not dot or not key:
-        raise ConfigError(f"--set {text}: expected section.key=value, e.g. --set algo_cfg.lr=0.001")
-    if section not in SECTIONS:
-        raise ConfigError(f"--set {text}: unknown section {section!r}; allowed sections: {', '.join(SECTIONS)}")
-    try:
-        value = yaml.safe_load(raw_value) if raw_value.strip() else None
-    except yaml.YAMLError:
-        raise ConfigError(f"--set {text}: the value is not valid YAML") from None
-    return section, key, value
+    return validate_section(cls, raw, section, lambda key: sources.of(section, key))
 
 
 def resolve_config(registry: Any, yaml_path: str | Path | None = None, overrides: Sequence[str] = ()) -> RunConfig:
@@ -395,6 +208,8 @@ def resolve_config(registry: Any, yaml_path: str | Path | None = None, overrides
         for label, component in extensions.items()
     }
     general = build_section(GeneralConfig, general_raw, "general_cfg", sources)
+    if not general.algo_name:
+        raise ComponentNotFoundError(_no_algorithm_message(registry, sources))
     algo_component = lookup("algorithm", general.algo_name, "general_cfg", "algo_name")
     env_component = lookup("env", general.env_name, "general_cfg", "env_name")
 
@@ -413,6 +228,20 @@ def resolve_config(registry: Any, yaml_path: str | Path | None = None, overrides
         backend=extension_cfgs.get(f"backend {general.mp_backend}"),
         loggers={name: extension_cfgs.get(f"logger {name}") for name in general.loggers},
         source=sources.yaml_path or "defaults",
+    )
+
+
+def _no_algorithm_message(registry: Any, sources: _Sources) -> str:
+    declared = default_algorithm_declarations()
+    where = f"{sources.of('general_cfg', 'algo_name')}: general_cfg.algo_name"
+    installed = ", ".join(registry.names("algorithm")) or "none"
+    if len(set(declared.values())) > 1:
+        offers = ", ".join(f"{name} ({dist})" for dist, name in sorted(declared.items()))
+        return f"{where} is not set and the installed plugins declare different defaults: {offers}; set it"
+    return (
+        f"{where} is not set and no installed plugin declares a default algorithm (installed: {installed}); "
+        "install an algorithm plugin (the README's 'Plugins in this repository' lists them), "
+        "or set it, e.g. --set general_cfg.algo_name=RANDOM"
     )
 
 
@@ -468,7 +297,7 @@ def section_to_dict(cfg: Any) -> dict[str, Any]:
     if cfg is None:
         return {}
     data = dataclasses.asdict(cfg)
-    if getattr(type(cfg), "ACCEPTS_EXTRA_KEYS", False):
+    if accepts_extra_keys(type(cfg)):
         data.update(data.pop("extra", {}))
     return data
 

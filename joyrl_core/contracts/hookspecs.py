@@ -16,12 +16,20 @@ argument ``register``: a callable the plugin calls once per component it provide
   YAML and ``--set`` values are validated against its fields and type hints.
 - ``summary`` (str): one line shown by ``joyrl list-plugins``.
 
-The hooks return nothing; what they register is what counts. The core's own built-ins (the ``single``
-backend, the ``REPLAY_QUE`` buffer, the ``gym`` env, the ``console`` and ``csv`` loggers) come in
-through these same hooks, from the core's own entry point.
+The hooks return nothing; what they register is what counts. They are called through pluggy's hook
+caller, so ``@hookimpl(tryfirst=True)``/``trylast`` order a plugin's registrations against the others',
+``hookwrapper``/``wrapper`` implementations see every call, and pluggy's tracing
+(``PluginManager.enable_tracing``) shows them. The core's own built-ins (the ``single`` backend, the
+``REPLAY_QUE`` buffer, the ``gym`` env, the ``console`` and ``csv`` loggers) come in through these same
+hooks, from the core's own entry point.
+
+One more hook, :func:`install_hint`, is asked when a run names a component no installed plugin
+registers.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import pluggy
 
@@ -29,6 +37,27 @@ PROJECT_NAME = "joyrl"
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@dataclass(frozen=True)
+class ComponentKind:
+    """One kind of component: the hook that registers it and where YAML selects and configures it."""
+
+    name: str  # as the registry, ``joyrl list-plugins --kind`` and error messages say it
+    hook: str  # the hook spec below that registers components of this kind
+    selected_by: str  # the YAML key that names the component a run uses
+    section: str  # the YAML section that holds the component's own options
+    short: str  # what ``joyrl new-plugin --kind`` takes
+
+
+# The five kinds, in the order tables list them; everything else derives from this one list.
+COMPONENT_KINDS: tuple[ComponentKind, ...] = (
+    ComponentKind("algorithm", "register_algorithms", "general_cfg.algo_name", "algo_cfg", "algo"),
+    ComponentKind("buffer", "register_buffers", "algo_cfg.buffer_type", "algo_cfg", "buffer"),
+    ComponentKind("env", "register_envs", "general_cfg.env_name", "env_cfg", "env"),
+    ComponentKind("backend", "register_backends", "general_cfg.mp_backend", "general_cfg", "backend"),
+    ComponentKind("logger", "register_loggers", "general_cfg.loggers", "general_cfg", "logger"),
+)
 
 
 @hookspec
@@ -86,4 +115,16 @@ def register_loggers(register):
     Called once per run before the first episode; the logger's ``close()`` is called once at the end,
     also when the run fails or is interrupted. A logger's ``config_type`` fields are ``general_cfg``
     keys; the built instance is ``run.config.loggers[name]``.
+    """
+
+
+@hookspec(firstresult=True)
+def install_hint(kind, name):
+    """Say how to get a component that no installed plugin registers.
+
+    Called with ``kind`` (``"algorithm"``, ``"buffer"``, ``"env"``, ``"backend"`` or ``"logger"``) and
+    the ``name`` a config asked for, when the registry has no such component; return a one-line hint
+    such as ``"pip install joyrl-atari[rom]"`` for names your distribution knows how to provide (an
+    optional extra, a companion distribution), or ``None``. The first non-``None`` answer is shown
+    after "install it with: ".
     """

@@ -4,6 +4,14 @@ Plugins come from the ``joyrl`` entry-point group of installed distributions (th
 included). Each is loaded on its own: one that fails to import, or implements a hook that does not
 exist, is recorded as broken and the others still load. Nothing is loaded at import time; call
 :func:`load_registry` (the CLI does it once per command).
+
+``JOYRL_DISABLE_PLUGINS=name,...`` skips some plugins (entry-point or distribution names);
+``JOYRL_DISABLE_PLUGIN_AUTOLOAD=1`` skips every installed plugin but the core's own, and
+``JOYRL_PLUGINS=name,...`` then loads the named ones only: to find which plugin breaks a run.
+
+A distribution may declare the algorithm a run uses when ``general_cfg.algo_name`` is not given, as an
+entry point ``algo_name = <NAME>`` in the ``joyrl.defaults`` group (metadata only: nothing is imported
+to read it); the core itself names none.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from typing import Any
 import pluggy
 
 from joyrl_core.contracts import hookspecs
+from joyrl_core.contracts.hookspecs import COMPONENT_KINDS
 from joyrl_core.errors import (
     ComponentNotFoundError,
     DuplicateComponentError,
@@ -27,22 +36,14 @@ from joyrl_core.errors import (
 )
 
 ENTRY_POINT_GROUP = "joyrl"
+DEFAULTS_GROUP = "joyrl.defaults"
 DISABLE_ENV_VAR = "JOYRL_DISABLE_PLUGINS"
+DISABLE_AUTOLOAD_ENV_VAR = "JOYRL_DISABLE_PLUGIN_AUTOLOAD"
+PLUGINS_ENV_VAR = "JOYRL_PLUGINS"
+CORE_DISTRIBUTION = "joyrl-core"
 
 # Component kinds, keyed by the hook that registers them.
-KINDS: dict[str, str] = {
-    "register_algorithms": "algorithm",
-    "register_buffers": "buffer",
-    "register_envs": "env",
-    "register_backends": "backend",
-    "register_loggers": "logger",
-}
-
-# Where to get components that are not installed, for "pip install ..." hints.
-KNOWN_PROVIDERS: dict[tuple[str, str], str] = {
-    ("algorithm", "DQN"): "joyrl-dqn",
-    ("backend", "ray"): "joyrl-backend-ray",
-}
+KINDS: dict[str, str] = {kind.hook: kind.name for kind in COMPONENT_KINDS}
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,8 @@ class Registry:
         default_factory=lambda: {kind: {} for kind in KINDS.values()}
     )
     broken: list[BrokenPlugin] = field(default_factory=list)
+    # Asks the loaded plugins' ``install_hint`` hooks; a registry built by hand has none to ask.
+    install_hint: Callable[[str, str], str | None] = field(default=lambda kind, name: None, repr=False)
 
     def all(self) -> list[Component]:
         return [c for by_name in self.components.values() for c in by_name.values()]
@@ -93,9 +96,9 @@ class Registry:
         close = difflib.get_close_matches(name, list(by_name), n=1)
         if close:
             message += f"; did you mean {close[0]!r}?"
-        provider = KNOWN_PROVIDERS.get((kind, name))
-        if provider:
-            message += f"; install it with: pip install {provider}"
+        hint = self.install_hint(kind, name)
+        if hint:
+            message += f"; install it with: {hint}"
         if self.broken:
             failed = "; ".join(f"plugin {b.name!r} ({b.distribution}) failed to load: {b.error}" for b in self.broken)
             message += f"; note: {failed}"
@@ -125,31 +128,71 @@ def _normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _disabled_plugins() -> set[str]:
-    raw = os.environ.get(DISABLE_ENV_VAR, "")
+def _names_in(var: str) -> set[str]:
+    raw = os.environ.get(var, "")
     return {_normalize(name.strip()) for name in raw.split(",") if name.strip()}
+
+
+def _dist_name(ep: importlib.metadata.EntryPoint) -> str:
+    return ep.dist.name if ep.dist is not None else "<unknown>"
+
+
+def _wanted(ep_name: str, dist: str) -> bool:
+    """Whether the environment variables let the plugin ``ep_name`` of distribution ``dist`` load."""
+    names = {_normalize(ep_name), _normalize(dist)}
+    if names & _names_in(DISABLE_ENV_VAR):
+        return False
+    if os.environ.get(DISABLE_AUTOLOAD_ENV_VAR, "") not in ("", "0") and _normalize(dist) != CORE_DISTRIBUTION:
+        return bool(names & _names_in(PLUGINS_ENV_VAR))
+    return True
 
 
 def _entry_points() -> Iterable[importlib.metadata.EntryPoint]:
     return importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
 
 
-def load_registry(extra_plugins: Iterable[tuple[str, object]] = ()) -> Registry:
+def default_algorithm() -> str:
+    """The algorithm of a run whose config names none: the one the loadable distributions declare.
+
+    "" when no distribution declares one, or when several declare different ones (then the run must
+    say which); see the module docstring for the declaration.
+    """
+    declared = default_algorithm_declarations()
+    names = set(declared.values())
+    return names.pop() if len(names) == 1 else ""
+
+
+def default_algorithm_declarations() -> dict[str, str]:
+    """``{distribution: algorithm}`` for every loadable distribution declaring a default algorithm."""
+    loadable = {_normalize(_dist_name(ep)) for ep in _entry_points() if _wanted(ep.name, _dist_name(ep))}
+    return {
+        _dist_name(ep): ep.value
+        for ep in importlib.metadata.entry_points(group=DEFAULTS_GROUP)
+        if ep.name == "algo_name" and _normalize(_dist_name(ep)) in loadable
+    }
+
+
+def load_registry(
+    extra_plugins: Iterable[tuple[str, object]] = (), trace: Callable[[str], None] | None = None
+) -> Registry:
     """Load every installed plugin and collect the components they register.
 
     ``extra_plugins`` are ``(name, module_or_object)`` pairs registered as if they came from an entry
-    point of a distribution called ``<local>``; tests and embedding applications use it.
+    point of a distribution called ``<local>``; tests and embedding applications use it. ``trace``
+    receives pluggy's trace of every hook call (``joyrl --debug`` prints it).
     """
     pm = make_plugin_manager()
-    registry = Registry()
-    disabled = _disabled_plugins()
+    if trace is not None:
+        pm.trace.root.setwriter(trace)
+        pm.enable_tracing()
+    registry = Registry(install_hint=lambda kind, name: _ask_install_hint(pm, kind, name))
     sources: dict[str, tuple[str, str]] = {}
 
     candidates: list[tuple[str, str, str, Callable[[], object]]] = []
     for ep in _entry_points():
-        dist = ep.dist.name if ep.dist is not None else "<unknown>"
+        dist = _dist_name(ep)
         version = ep.dist.version if ep.dist is not None else ""
-        if _normalize(ep.name) in disabled or _normalize(dist) in disabled:
+        if not _wanted(ep.name, dist):
             continue
         candidates.append((ep.name, dist, version, ep.load))
     for name, obj in extra_plugins:
@@ -175,31 +218,64 @@ def load_registry(extra_plugins: Iterable[tuple[str, object]] = ()) -> Registry:
             continue
         sources[name] = (dist, version)
 
-    for hook_name, kind in KINDS.items():
-        for impl in getattr(pm.hook, hook_name).get_hookimpls():
-            dist, version = sources[impl.plugin_name]
-            register = _make_register(registry, kind, dist, version, impl.plugin_name)
-            try:
-                impl.function(register=register)
-            except DuplicateComponentError:
-                raise
-            except PluginError as exc:
-                registry.broken.append(BrokenPlugin(impl.plugin_name, dist, str(exc)))
-            except Exception as exc:  # a plugin's hook body is third-party code
-                registry.broken.append(
-                    BrokenPlugin(impl.plugin_name, dist, f"{hook_name} raised {type(exc).__name__}: {exc}")
-                )
+    for kind in COMPONENT_KINDS:
+        _call_register_hook(pm, registry, kind.hook, kind.name, sources)
     return registry
 
 
-def _make_register(registry: Registry, kind: str, dist: str, version: str, plugin: str) -> Callable[..., None]:
-    def register(name: str, factory: Callable[..., Any], config_type: type | None = None, summary: str = "") -> None:
+def _ask_install_hint(pm: pluggy.PluginManager, kind: str, name: str) -> str | None:
+    try:
+        hint = pm.hook.install_hint(kind=kind, name=name)
+    except Exception:  # a plugin's hint must not replace the error it was asked to help with
+        return None
+    return hint if isinstance(hint, str) and hint else None
+
+
+def _call_register_hook(
+    pm: pluggy.PluginManager, registry: Registry, hook_name: str, kind: str, sources: dict[str, tuple[str, str]]
+) -> None:
+    """Call one register hook through pluggy's hook caller, each plugin in its own call.
+
+    A plugin's failure must not cost the others their components, and a component must be credited to
+    the plugin that registered it; so each plugin gets a caller of its own (``subset_hook_caller``
+    leaves the others out), which still runs its tryfirst/trylast implementations, its wrappers and
+    pluggy's tracing and monitoring as the plain hook call would.
+    """
+    hook = getattr(pm.hook, hook_name)
+    plugins = [pm.get_name(impl.plugin) for impl in reversed(hook.get_hookimpls())]  # pluggy's call order
+    for plugin_name in dict.fromkeys(plugins):
+        others = [p for name, p in pm.list_name_plugin() if name != plugin_name]
+        dist, version = sources[plugin_name]
+        register = _Register(registry, kind, dist, version, plugin_name)
+        try:
+            pm.subset_hook_caller(hook_name, remove_plugins=others)(register=register)
+        except DuplicateComponentError:
+            raise
+        except PluginError as exc:
+            registry.broken.append(BrokenPlugin(plugin_name, dist, str(exc)))
+        except Exception as exc:  # a plugin's hook body is third-party code
+            registry.broken.append(BrokenPlugin(plugin_name, dist, f"{hook_name} raised {type(exc).__name__}: {exc}"))
+
+
+@dataclass(frozen=True)
+class _Register:
+    """The ``register`` argument one plugin's hook gets: it credits what it registers to that plugin."""
+
+    registry: Registry
+    kind: str
+    dist: str
+    version: str
+    plugin: str
+
+    def __call__(self, name: str, factory: Callable[..., Any], config_type: type | None = None, summary: str = "") -> None:
+        kind = self.kind
         if not isinstance(name, str) or not name:
             raise PluginError(f"{kind} names must be non-empty strings, got {name!r}")
         if not callable(factory):
             raise PluginError(f"{kind} {name!r}: factory {factory!r} is not callable")
         if config_type is not None and not dataclasses.is_dataclass(config_type):
             raise PluginError(f"{kind} {name!r}: config_type must be a dataclass type, got {config_type!r}")
-        registry._add(Component(kind, name, factory, config_type, summary, dist, version, plugin))
+        self.registry._add(Component(kind, name, factory, config_type, summary, self.dist, self.version, self.plugin))
 
-    return register
+    def __repr__(self) -> str:  # what pluggy's trace shows for the argument
+        return f"<register {self.kind}s of plugin {self.plugin!r} ({self.dist})>"
