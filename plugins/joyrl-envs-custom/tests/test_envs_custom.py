@@ -385,7 +385,7 @@ def test_types_and_lower_bounds_are_checked_when_the_yaml_is_read(registry, tmp_
 
 # -- the shipped examples and DQN learning ----------------------------------------------------------
 
-EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "plugins" / "joyrl-envs-custom" / "examples").glob("*.yaml"))
+EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])

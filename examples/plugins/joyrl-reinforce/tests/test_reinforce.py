@@ -19,9 +19,9 @@ import torch
 import joyrl_core
 from joyrl_core import ConfigError, EnvRunner, EnvSpec
 
-from conftest import REPO_ROOT, quick_overrides, read_episodes
+from joyrl_core.testing import quick_overrides, read_episodes
 
-PLUGIN_DIR = REPO_ROOT / "examples" / "plugins" / "joyrl-reinforce"
+PLUGIN_DIR = Path(__file__).resolve().parents[1]
 EXAMPLE_YAML = PLUGIN_DIR / "cartpole_reinforce.yaml"
 
 
