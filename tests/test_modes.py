@@ -232,8 +232,8 @@ def test_train_writes_every_output(trained):
     assert "train/loss" in events.Tags()["scalars"] and "train/epsilon" in events.Tags()["scalars"]
 
     # Trajectories: one per episode, step-aligned, matching the CSV.
-    assert sorted(p.name for p in (task / "results").glob("trajs_*.pkl")) == ["trajs_0.pkl"]
-    trajs = list(load_trajectories(task / "results" / "trajs_0.pkl"))
+    assert sorted(p.name for p in (task / "results").glob("trajs_*.npz")) == ["trajs_0.npz"]
+    trajs = list(load_trajectories(task / "results" / "trajs_0.npz"))
     assert len(trajs) == MAX_EPISODE
     for traj, row in zip(trajs, episodes):
         assert len(traj) == row["length"]
@@ -471,8 +471,8 @@ def test_collecting_2500_trajectories_splits_them_1000_per_file(tmp_path):
                        collect_traj=True, loggers="[csv]", save_fig=False)
     task = task_of(result)
     results = task / "results"
-    files = sorted(results.glob("trajs_*.pkl"))
-    assert [p.name for p in files] == ["trajs_0.pkl", "trajs_1.pkl", "trajs_2.pkl"]
+    files = sorted(results.glob("trajs_*.npz"))
+    assert [p.name for p in files] == ["trajs_0.npz", "trajs_1.npz", "trajs_2.npz"]
     assert [sum(1 for _ in load_trajectories(p)) for p in files] == [1000, 1000, 500]
     trajs = list(load_trajectories(results))
     assert len(trajs) == 2500 and all(len(t) == 3 for t in trajs)

@@ -228,3 +228,17 @@ def new_plugin(name: str, kind: str, dest: Path) -> None:
     target = create_plugin(name, kind, dest)
     click.echo(f"wrote {target}")
     click.echo(f"next: pip install -e {target} && joyrl list-plugins && pytest {target / 'tests'}")
+
+
+@main.command("export-minari")
+@click.argument("task_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("dataset_id")
+@click.option("--author", help="The dataset's author, stored in its metadata.")
+@click.option("--description", help="One line stored in the dataset's metadata.")
+def export_minari_command(task_dir: Path, dataset_id: str, author: str | None, description: str | None) -> None:
+    """Write TASK_DIR's trajectories (a run with collect_traj: true) as the Minari dataset DATASET_ID,
+    e.g. joyrl/cartpole/dqn-expert-v0, for offline-RL libraries (needs the minari extra)."""
+    from joyrl_core.outputs.minari_export import export_minari
+
+    dataset = export_minari(task_dir, dataset_id, _load_registry(), author=author, description=description)
+    click.echo(f"wrote Minari dataset {dataset_id}: {dataset.total_episodes} episodes, {dataset.total_steps} steps")

@@ -52,7 +52,7 @@ class GeneralConfig:
     env_name: str = option("gym", "env plugin that builds the env; `gym` takes any gymnasium id")
     device: str = option("cpu", "torch device: cpu, cuda, cuda:N, or auto (cuda when available)")
     mode: Literal["train", "test"] = option("train", "train a model, or test a saved one")
-    collect_traj: bool = option(False, "write trajectories to results/trajs_<n>.pkl")
+    collect_traj: bool = option(False, "write trajectories to results/trajs_<n>.npz")
     mp_backend: str = option("single", "execution backend: single (in-process) or a plugin such as ray")
     n_workers: int = option(1, "number of parallel workers (backends that support it)", minimum=1)
     load_checkpoint: bool = option(False, "start from a saved checkpoint (train: resume; test: required)")

@@ -1,12 +1,13 @@
-"""Trajectories for imitation and offline RL: ``results/trajs_<k>.pkl``, up to ``per_file`` episodes each.
+"""Trajectories for imitation and offline RL: ``results/trajs_<k>.npz``, up to ``per_file`` episodes each.
 
-Format choice: the files keep the ``.pkl`` name JoyRL users know, but each one is a numpy ``.npz``
-archive, not a pickle. Loading a pickle runs whatever code the file names, which turns a shared data
-set into a way to run code on its reader's machine. A restricted unpickler can close that hole only as
-long as its allow-list of numpy internals stays right across numpy versions; ``numpy.savez`` stores
-raw arrays, and ``numpy.load(allow_pickle=False)`` reads nothing else, so a pickle (crafted or not)
-and any object array are refused before anything is built from them. The archive is read member by
-member, so trajectories stream one at a time instead of the whole file being loaded.
+Format choice: each file is a numpy ``.npz`` archive, not a pickle. Loading a pickle runs whatever code
+the file names, which turns a shared data set into a way to run code on its reader's machine.
+``numpy.savez`` stores raw arrays, and ``numpy.load(allow_pickle=False)`` reads nothing else, so a
+pickle (crafted or not) and any object array are refused before anything is built from them. The
+archive is read member by member, so trajectories stream one at a time instead of the whole file being
+loaded. Folders written before the files were named for what they are hold the same archives as
+``trajs_<k>.pkl``; :func:`load_trajectories` reads those too. ``joyrl export-minari`` turns a folder's
+trajectories into a Minari dataset (:mod:`joyrl_core.outputs.minari_export`).
 
 Layout of one file: ``header`` (uint8 bytes of a JSON object: format, version, count),
 ``episode_rewards`` (float64, one per trajectory) and, for trajectory ``i``, the arrays
@@ -31,7 +32,8 @@ from joyrl_core.outputs.task import atomic_write
 FORMAT = "joyrl-trajectories"
 FORMAT_VERSION = 1
 FIELDS = ("states", "actions", "rewards", "next_states", "terminated", "truncated")
-_FILE_RE = re.compile(r"trajs_(\d+)\.pkl")
+SUFFIX = ".npz"
+_FILE_RE = re.compile(r"trajs_(\d+)\.(?:npz|pkl)")
 # What numpy and zipfile raise on a truncated, corrupt or foreign file.
 _READ_ERRORS = (ValueError, TypeError, OSError, EOFError, KeyError, zipfile.BadZipFile, UnicodeDecodeError)
 
@@ -53,7 +55,7 @@ class Trajectory:
 
 
 class TrajectoryWriter:
-    """Buffers trajectories and writes every ``per_file`` of them to the next ``trajs_<k>.pkl``.
+    """Buffers trajectories and writes every ``per_file`` of them to the next ``trajs_<k>.npz``.
 
     ``close()`` writes the last, partial file; a writer closed with nothing pending writes nothing.
     """
@@ -98,14 +100,14 @@ class TrajectoryWriter:
         for i, traj in enumerate(self._pending):
             for name in FIELDS:
                 arrays[f"{i}.{name}"] = getattr(traj, name)
-        path = self.results_dir / f"trajs_{len(self.paths)}.pkl"
+        path = self.results_dir / f"trajs_{len(self.paths)}{SUFFIX}"
         atomic_write(path, lambda fh: np.savez(fh, **arrays))
         self.paths.append(path)
         self._pending = []
 
 
 def load_trajectories(path: str | Path) -> Iterator[Trajectory]:
-    """Stream the trajectories of one ``trajs_<k>.pkl`` file, or of every one in a folder by ``k``.
+    """Stream the trajectories of one ``trajs_<k>.npz`` file, or of every one in a folder by ``k``.
 
     A missing path or a folder without trajectory files fails here; a corrupt file, or one that is not
     a JoyRL trajectory archive (a real pickle included), raises :class:`JoyRLError` when reached.
@@ -116,7 +118,7 @@ def load_trajectories(path: str | Path) -> Iterator[Trajectory]:
             (int(m.group(1)), p) for p in path.iterdir() if (m := _FILE_RE.fullmatch(p.name)) and p.is_file()
         )
         if not numbered:
-            raise JoyRLError(f"{path}: no trajs_*.pkl files in this folder")
+            raise JoyRLError(f"{path}: no trajs_*.npz files in this folder")
         files = [p for _, p in numbered]
     elif path.is_file():
         files = [path]
