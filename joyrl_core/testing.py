@@ -2,8 +2,10 @@
 
 A plugin distribution's own tests use them without a conftest of their own: ``registry`` (the installed
 plugins), ``task_root`` (where a test's runs write), ``cli`` (the ``joyrl`` command in-process),
-``run_joyrl`` (the installed script in a subprocess) and ``make_distribution`` (a plugin distribution
-made at runtime); the helpers ``quick_overrides`` and ``read_episodes`` are imported from here.
+``run_joyrl`` (the installed script in a subprocess), ``make_distribution`` (a plugin distribution
+made at runtime) and ``discover_package`` (a package project such as ``joyrl new-plugin`` writes, made
+discoverable); the helpers ``quick_overrides``, ``read_episodes`` and ``write_dist_info`` are imported
+from here.
 Everything a test writes goes under pytest's ``tmp_path``.
 """
 
@@ -15,6 +17,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import tomllib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -100,6 +103,42 @@ class DistributionFactory:
     def cleanup(self) -> None:
         for module in self.modules:
             sys.modules.pop(module, None)
+
+
+def write_dist_info(root: Path) -> dict:
+    """A dist-info for the package project at ``root``, from its own pyproject.toml; returns [project].
+
+    With ``root`` on ``sys.path`` the project's ``joyrl`` entry points are then found as a wheel's are.
+    """
+    project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    info = root / f"{project['name'].replace('-', '_')}-{project['version']}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n", encoding="utf-8"
+    )
+    entry_points = project["entry-points"]["joyrl"]
+    (info / "entry_points.txt").write_text(
+        "[joyrl]\n" + "".join(f"{name} = {target}\n" for name, target in entry_points.items()), encoding="utf-8"
+    )
+    return project
+
+
+@pytest.fixture
+def discover_package(monkeypatch):
+    """``discover_package(root)``: make the package project at ``root`` (``joyrl new-plugin``'s output)
+    an importable, discoverable distribution for the test; its modules are forgotten afterwards."""
+    packages: list[str] = []
+
+    def make(root: Path) -> dict:
+        project = write_dist_info(root)
+        packages.extend(target.split(".")[0] for target in project["entry-points"]["joyrl"].values())
+        monkeypatch.syspath_prepend(str(root))
+        return project
+
+    yield make
+    for name in list(sys.modules):
+        if name.split(".")[0] in packages:
+            del sys.modules[name]
 
 
 @pytest.fixture

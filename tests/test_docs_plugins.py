@@ -5,7 +5,6 @@ from __future__ import annotations
 import inspect
 import re
 import shlex
-import tomllib
 
 import pytest
 
@@ -13,6 +12,8 @@ import joyrl_core
 from joyrl_core import Agent, Backend, Buffer, JoyRLError, Logger
 from joyrl_core.contracts import hookspecs
 from joyrl_core.plugins.registry import DISABLE_ENV_VAR, ENTRY_POINT_GROUP
+
+from joyrl_core.cli.scaffold import _render, create_plugin, plugin_names
 
 from conftest import REPO_ROOT, quick_overrides, read_episodes
 
@@ -37,19 +38,16 @@ def minimal_plugin(text: str) -> dict[str, str]:
     return {title: body for _, title, body in FILE_BLOCK.findall(section)}
 
 
-def test_minimal_plugin_is_two_files_under_100_lines(doc):
+def test_minimal_plugin_is_the_generated_algo_package(doc):
     files = minimal_plugin(doc)
-    assert sorted(files) == ["joyrl_linear_q.py", "pyproject.toml"]
-    assert sum(len(body.splitlines()) for body in files.values()) < 100
+    generated = _render(plugin_names("linear-q", "algo"))
+    assert sorted(files) == ["joyrl_linear_q/plugin.py", "pyproject.toml"]
+    for name, body in files.items():
+        assert body == generated[name], f"docs/plugins.md's {name} is not what `joyrl new-plugin` writes"
 
 
-def test_minimal_plugin_installs_registers_and_runs(doc, make_distribution, task_root, cli):
-    files = minimal_plugin(doc)
-    project = tomllib.loads(files["pyproject.toml"])["project"]
-    (entry_point, target), = project["entry-points"][ENTRY_POINT_GROUP].items()
-    assert target == "joyrl_linear_q"  # the entry point names the module the doc ships
-    make_distribution(project["name"], target, files["joyrl_linear_q.py"], entry_point=entry_point,
-                      version=project["version"])
+def test_minimal_plugin_installs_registers_and_runs(doc, tmp_path, discover_package, task_root, cli):
+    project = discover_package(create_plugin("linear-q", "algo", tmp_path / "src"))
 
     registry = joyrl_core.load_registry()
     assert not [b for b in registry.broken if b.distribution == project["name"]], registry.broken
