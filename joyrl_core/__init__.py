@@ -26,10 +26,12 @@ from joyrl_core.contracts.hookspecs import hookimpl
 from joyrl_core.contracts.logger import Logger
 from joyrl_core.contracts.records import EpisodeRecord, RunSummary
 from joyrl_core.contracts.spaces import EnvSpec
+from joyrl_core.data.dataset import Dataset, dataset_field, load_dataset
 from joyrl_core.errors import (
     CheckpointError,
     ComponentNotFoundError,
     ConfigError,
+    DatasetError,
     DuplicateComponentError,
     EnvError,
     JoyRLError,
@@ -77,6 +79,8 @@ __all__ = [
     "ComponentNotFoundError",
     "ConfigError",
     "Counters",
+    "Dataset",
+    "DatasetError",
     "DuplicateComponentError",
     "EnvError",
     "EnvRunner",
@@ -100,8 +104,10 @@ __all__ = [
     "__version__",
     "allocate_transitions",
     "config_to_dict",
+    "dataset_field",
     "hookimpl",
     "load_checkpoint",
+    "load_dataset",
     "load_registry",
     "load_trajectories",
     "option",

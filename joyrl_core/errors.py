@@ -34,3 +34,7 @@ class EnvError(JoyRLError):
 
 class CheckpointError(JoyRLError):
     """A checkpoint is missing, corrupt, or does not match the config."""
+
+
+class DatasetError(JoyRLError):
+    """An offline dataset is missing, unreadable, or does not fit the run's env."""

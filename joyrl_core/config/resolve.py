@@ -60,6 +60,10 @@ class GeneralConfig:
     load_model: str | int = option("latest", "which checkpoint of load_path: latest, best, or an update step")
     max_episode: int = option(100, "episodes to train; -1 runs until stopped (Ctrl-C)", minimum=-1)
     max_env_steps: int | None = option(None, "stop training after this many env steps in all; null = no limit", minimum=1)
+    max_update_steps: int | None = option(
+        None, "stop training after this many update (gradient) steps in all; offline algorithms need it; "
+              "null = no limit", minimum=1
+    )
     max_step: int = option(200, "max env steps per episode (the episode is truncated there)", minimum=1)
     seed: int = option(
         0, "random seed for python, numpy, torch and envs; 0 = unseeded", minimum=0, maximum=2**32 - 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -23,6 +23,15 @@ class Agent(abc.ABC):
     Observations arrive batched: an array of shape ``(N, *env_spec.obs_shape)``; actions go back as an
     array of length ``N`` (discrete) or shape ``(N, *action_shape)`` (continuous).
     """
+
+    #: Capability: the agent learns from a fixed dataset alone (offline RL, imitation). Its config has a
+    #: ``dataset`` field (:func:`joyrl_core.dataset_field`); in train mode the core reads the dataset
+    #: once, before the task folder is made, into a buffer sized for it, and then calls :meth:`update`
+    #: in a loop with ``env_steps`` 0 until ``general_cfg.max_update_steps``. No training env is built
+    #: or stepped; online evaluation and test mode run on the env as for any agent, and every step axis
+    #: (checkpoints, evaluations, loggers) counts update steps. Backends read it to keep such a run in
+    #: one process.
+    offline: ClassVar[bool] = False
 
     @abc.abstractmethod
     def sample_action(self, obs: np.ndarray, env_steps: int) -> np.ndarray:
@@ -44,6 +53,8 @@ class Agent(abc.ABC):
         Called by the learner after every (vectorized) env step whose transitions were pushed to
         ``buffer``. The agent decides whether to learn (enough data, its update cadence), samples what
         it needs (``buffer.sample``), and returns e.g. ``{"loss": ...}`` when it took a gradient step.
+        An :attr:`offline` agent is called in a loop over its filled buffer instead, ``env_steps`` 0,
+        and should make at least one update step per call.
         """
 
     @property

@@ -1,6 +1,7 @@
 """The built-in ``console`` and ``csv`` loggers, and the group that fans a run's events out to its loggers.
 
-Every logger sees the same events on one step axis, the run's global env steps: each finished episode
+Every logger sees the same events on one step axis, the run's global env steps (update steps for an
+offline run, which steps no env: ``run.step_axis``): each finished episode
 (``log_episode``) and scalar metrics tagged like ``train/loss``, ``eval/mean_reward``,
 ``time/steps_per_sec`` (``log_metrics``).
 """
@@ -67,6 +68,10 @@ class ConsoleLogger(Logger):
         total = None if general.max_episode < 0 else general.max_episode
         if general.mode == "test":
             total = general.test_episode or general.online_eval_episode
+        # An offline run has no episodes to count: the bar follows its update steps.
+        self._offline = run.dataset is not None
+        if self._offline:
+            total = general.max_update_steps
         self._progress = Progress(
             SpinnerColumn(),
             TextColumn(f"[bold]{general.mode}[/] {general.algo_name} on {run.env_spec.env_id}"),
@@ -96,6 +101,10 @@ class ConsoleLogger(Logger):
     def log_metrics(self, env_steps: int, metrics: Mapping[str, float]) -> None:
         if "time/steps_per_sec" in metrics:
             self._progress.update(self._task, speed=f"{metrics['time/steps_per_sec']:.0f} steps/s")
+        if self._offline and "time/updates_per_sec" in metrics:
+            loss = " ".join(f"{k[6:]} {v:.3g}" for k, v in metrics.items() if k in ("train/loss",))
+            self._progress.update(self._task, completed=env_steps, env_steps=env_steps, extra=loss,
+                                  speed=f"{metrics['time/updates_per_sec']:.0f} updates/s")
         if "eval/mean_reward" in metrics:
             self._progress.console.log(f"eval at {env_steps} steps: mean reward {metrics['eval/mean_reward']:.1f}")
 
@@ -114,6 +123,8 @@ class CsvLogger(Logger):
     EVAL_FIELDS = ("env_steps", "mean_reward", "std_reward", "train_time")
 
     def __init__(self, run: RunContext):
+        # An offline run's evaluations are placed by update steps: the column says so.
+        self._eval_fields = (run.step_axis, *self.EVAL_FIELDS[1:])
         self._files: list[tuple[io.TextIOWrapper, Path]] = []
         self._episodes = self._open(run.task.results / "episodes.csv", self.EPISODE_FIELDS)
         self._evals: csv.writer | None = None
@@ -144,7 +155,7 @@ class CsvLogger(Logger):
         if "eval/mean_reward" not in metrics:
             return
         if self._evals is None:
-            self._evals = self._open(self._eval_path, self.EVAL_FIELDS)
+            self._evals = self._open(self._eval_path, self._eval_fields)
         self._evals.writerow(
             [env_steps, f"{metrics['eval/mean_reward']:.10g}", f"{metrics.get('eval/std_reward', 0.0):.10g}",
              f"{metrics.get('time/train_time', 0.0):.3f}"]

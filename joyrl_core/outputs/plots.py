@@ -59,30 +59,40 @@ def _save(fig, out_png: Path) -> Path:
     return out_png
 
 
-def _new_figure():
+def _new_figure(x_axis: str = "env_steps"):
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(8, 5), layout="constrained")
     ax = fig.add_subplot()
-    ax.set_xlabel("env steps")
+    ax.set_xlabel(x_axis.replace("_", " "))
     ax.set_ylabel("episode reward")
     ax.grid(True, alpha=0.3)
     return fig, ax
 
 
 def plot_rewards(episodes_csv: Path, out_png: Path, evals_csv: Path | None = None, title: str = "") -> Path:
-    """One run: each episode's reward and its moving average against env steps, plus eval points."""
+    """One run: each episode's reward and its moving average against env steps, plus eval points.
+
+    An offline run's evaluations are placed by update steps (the first column of its evals.csv); it
+    has no training episodes, so its figure is the evaluation points alone.
+    """
     episodes = _read_columns(Path(episodes_csv), ("env_steps", "reward"))
     steps, rewards = episodes["env_steps"], episodes["reward"]
-    fig, ax = _new_figure()
-    ax.plot(steps, rewards, color="tab:blue", alpha=0.35, linewidth=1, label="episode reward")
-    window = max(1, min(MOVING_AVERAGE_WINDOW, len(rewards)))
-    ax.plot(steps, moving_average(rewards, window), color="tab:blue", linewidth=2,
-            label=f"moving average ({window})")
+    x_axis = "env_steps"
     if evals_csv is not None and Path(evals_csv).is_file():
-        evals = _read_columns(Path(evals_csv), ("env_steps", "mean_reward", "std_reward"))
-        if len(evals["env_steps"]):
-            ax.errorbar(evals["env_steps"], evals["mean_reward"], yerr=evals["std_reward"], fmt="o",
+        with open(evals_csv, newline="", encoding="utf-8") as fh:
+            if next(csv.reader(fh), [None])[0] == "update_steps":
+                x_axis = "update_steps"
+    fig, ax = _new_figure(x_axis)
+    if len(rewards):
+        ax.plot(steps, rewards, color="tab:blue", alpha=0.35, linewidth=1, label="episode reward")
+        window = max(1, min(MOVING_AVERAGE_WINDOW, len(rewards)))
+        ax.plot(steps, moving_average(rewards, window), color="tab:blue", linewidth=2,
+                label=f"moving average ({window})")
+    if evals_csv is not None and Path(evals_csv).is_file():
+        evals = _read_columns(Path(evals_csv), (x_axis, "mean_reward", "std_reward"))
+        if len(evals[x_axis]):
+            ax.errorbar(evals[x_axis], evals["mean_reward"], yerr=evals["std_reward"], fmt="o",
                         color="tab:orange", capsize=3, label="eval mean ± std")
     if title:
         ax.set_title(title)

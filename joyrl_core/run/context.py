@@ -16,6 +16,7 @@ from joyrl_core.config import RunConfig
 from joyrl_core.contracts.agent import Agent
 from joyrl_core.contracts.buffer import Buffer
 from joyrl_core.contracts.spaces import EnvSpec
+from joyrl_core.data.dataset import Dataset
 from joyrl_core.errors import EnvError, JoyRLError
 from joyrl_core.outputs.loggers import LoggerGroup
 from joyrl_core.outputs.task import TaskPaths
@@ -66,7 +67,11 @@ def env_id_of(config: RunConfig, env: gym.Env | None = None) -> str:
 
 @dataclass
 class RunContext:
-    """What a backend, a logger and the trainer loop get: config, task folder and component factories."""
+    """What a backend, a logger and the trainer loop get: config, task folder and component factories.
+
+    ``dataset`` is the offline data an offline algorithm learns from in train mode (read before the
+    task folder was made), else ``None``; such a run counts its steps in update steps (``step_axis``).
+    """
 
     config: RunConfig
     registry: Registry
@@ -76,6 +81,13 @@ class RunContext:
     log: logging.Logger
     loggers: LoggerGroup = field(default_factory=LoggerGroup)
     render_fps: int = 30
+    dataset: Dataset | None = None
+
+    @property
+    def step_axis(self) -> str:
+        """What the run's step counts, for loggers and figures: ``env_steps``, or ``update_steps`` for
+        an offline run (no env is stepped)."""
+        return "update_steps" if self.dataset is not None else "env_steps"
 
     def seed_for(self, role: str, index: int = 0) -> int | None:
         """A distinct, reproducible seed per env or component role (train, eval, test, worker N)."""
@@ -116,12 +128,13 @@ class RunContext:
         return agent
 
     def make_buffer(self, seed: int | None = None) -> Buffer | None:
-        """The buffer ``algo_cfg.buffer_type`` names, or ``None`` for an algorithm without one."""
+        """The buffer ``algo_cfg.buffer_type`` names, or ``None`` for an algorithm without one; its
+        capacity is ``algo_cfg.buffer_size``, or the size of the offline ``dataset``."""
         buffer_type = getattr(self.config.algo, "buffer_type", None)
         if buffer_type is None:
             return None
         component = self.registry.get("buffer", buffer_type)
-        capacity = int(getattr(self.config.algo, "buffer_size"))
+        capacity = len(self.dataset) if self.dataset is not None else int(getattr(self.config.algo, "buffer_size"))
         return component.factory(capacity, self.env_spec, self.config.buffer, seed)
 
 

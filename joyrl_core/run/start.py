@@ -17,7 +17,8 @@ from joyrl_core.config import RunConfig, dump_config
 from joyrl_core.contracts.logger import Logger
 from joyrl_core.contracts.records import RunSummary
 from joyrl_core.contracts.spaces import EnvSpec
-from joyrl_core.errors import EnvError
+from joyrl_core.data.dataset import Dataset, load_dataset
+from joyrl_core.errors import ConfigError, EnvError
 from joyrl_core.outputs.checkpoint import find_checkpoint, load_checkpoint
 from joyrl_core.outputs.loggers import LoggerGroup
 from joyrl_core.outputs.task import TaskPaths, atomic_write_text, create_task_dir
@@ -90,6 +91,23 @@ def summary_to_dict(summary: RunSummary) -> dict[str, Any]:
     return data
 
 
+def _offline_dataset(config: RunConfig, env_spec: EnvSpec) -> Dataset | None:
+    """The dataset an offline algorithm (one whose config has ``dataset``) learns from in train mode,
+    read and checked against the env now, so that bad data never leaves a task folder behind."""
+    general = config.general
+    sources = getattr(config.algo, "dataset", None)
+    if general.mode != "train" or sources is None:
+        return None
+    if general.max_update_steps is None:
+        raise ConfigError(f"{config.source}: general_cfg.max_update_steps: {general.algo_name} learns offline, "
+                          "from a dataset, and needs a budget of update steps, e.g. --set "
+                          "general_cfg.max_update_steps=10000")
+    if general.eval_every_steps is not None:
+        raise ConfigError(f"{config.source}: general_cfg.eval_every_steps counts env steps, and {general.algo_name} "
+                          "steps no env: an offline run evaluates at every save point (model_save_fre update steps)")
+    return load_dataset(sources, env_spec)
+
+
 def start_run(config: RunConfig, registry: Registry, logger_overrides: Sequence[Logger] | None = None) -> tuple[RunSummary, TaskPaths]:
     """Create the task folder, build loggers and the backend, and run it to the end.
 
@@ -115,12 +133,17 @@ def start_run(config: RunConfig, registry: Registry, logger_overrides: Sequence[
         # run that cannot start.
         load_checkpoint(find_checkpoint(general.load_path, general.task_dir, general.load_model))
 
+    dataset = _offline_dataset(config, env_spec)
+
     task = create_task_dir(general.task_dir, general.mode, env_id, general.algo_name)
     atomic_write_text(task.config_file, dump_config(config))
     log = _open_run_log(task)
     run = RunContext(config=config, registry=registry, task=task, env_spec=env_spec, device=device, log=log,
-                     render_fps=render_fps)
+                     render_fps=render_fps, dataset=dataset)
     log.info("task folder %s; config from %s; device %s", task.root, config.source, device)
+    if dataset is not None:
+        log.info("offline dataset: %d transitions in %d episodes (mean episode reward %.2f)",
+                 len(dataset), dataset.episodes, float(dataset.episode_rewards.mean()))
     try:
         if logger_overrides is not None:
             run.loggers = LoggerGroup(logger_overrides)

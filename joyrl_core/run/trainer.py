@@ -14,7 +14,7 @@ from joyrl_core.config import config_to_dict
 from joyrl_core.contracts.agent import Agent
 from joyrl_core.contracts.buffer import Buffer
 from joyrl_core.contracts.records import EpisodeRecord, RunSummary
-from joyrl_core.errors import CheckpointError
+from joyrl_core.errors import CheckpointError, ConfigError
 from joyrl_core.outputs.checkpoint import (
     Counters,
     find_checkpoint,
@@ -25,6 +25,10 @@ from joyrl_core.outputs.trajectories import TrajectoryWriter
 from joyrl_core.outputs.video import FRAME_CAP, write_gif
 from joyrl_core.run.context import RunContext
 from joyrl_core.run.rollout import EnvRunner, EpisodeResult, VectorEnvRunner
+
+
+# An offline run reports its averaged update metrics (and its progress) every this many update steps.
+OFFLINE_LOG_EVERY = 100
 
 
 def _next_multiple(value: int, every: int) -> int:
@@ -72,6 +76,10 @@ class Trainer:
         self._render_mode = getattr(run.config.env, "render_mode", None)
         self._frames: list[np.ndarray] = []
 
+    def _step(self) -> int:
+        """Where the run is on its step axis (``run.step_axis``): env steps, or update steps offline."""
+        return self.agent.update_steps if self.run.dataset is not None else self.counters.env_steps
+
     def _frames_wanted(self) -> int:
         """How many frames the next episode may record: rgb_array runs, up to FRAME_CAP in all."""
         return FRAME_CAP - len(self._frames) if self._render_mode == "rgb_array" else 0
@@ -112,7 +120,7 @@ class Trainer:
             frames = frames or result.frames
             rewards.append(result.reward)
             self.run.loggers.log_episode(
-                EpisodeRecord("eval", i + 1, self.counters.env_steps, result.reward, result.length,
+                EpisodeRecord("eval", i + 1, self._step(), result.reward, result.length,
                               result.wall_time, result.terminated)
             )
         return float(np.mean(rewards)), float(np.std(rewards)), frames
@@ -135,8 +143,9 @@ class Trainer:
         start = time.perf_counter()
         self.counters.update_steps = self.agent.update_steps
         mean, std, frames = self.evaluate(self.general.online_eval_episode)
-        self.summary.eval_mean_rewards.append((self.counters.env_steps, mean))
-        self.run.log.info("eval at %d env steps: mean %.2f std %.2f", self.counters.env_steps, mean, std)
+        self.summary.eval_mean_rewards.append((self._step(), mean))
+        self.run.log.info("eval at %d %s: mean %.2f std %.2f", self._step(), self.run.step_axis.replace("_", " "),
+                          mean, std)
         if self.best_eval is None or mean > self.best_eval:
             self.best_eval = mean
             if self.general.save_best_model:
@@ -151,7 +160,7 @@ class Trainer:
         self.summary.eval_time += time.perf_counter() - start
         train_time = time.perf_counter() - self._start - self.summary.eval_time
         self.run.loggers.log_metrics(
-            self.counters.env_steps, {"eval/mean_reward": mean, "eval/std_reward": std, "time/train_time": train_time}
+            self._step(), {"eval/mean_reward": mean, "eval/std_reward": std, "time/train_time": train_time}
         )
 
     # -- training ------------------------------------------------------------------------------
@@ -165,13 +174,16 @@ class Trainer:
             self._next_eval = _next_multiple(self.counters.env_steps, self.general.eval_every_steps)
         if metrics is None:
             return
-        for key, value in metrics.items():
-            self._metric_sums[key] = self._metric_sums.get(key, 0.0) + value
-            self._metric_counts[key] = self._metric_counts.get(key, 0) + 1
+        self._record_metrics(metrics)
         # An update may take several gradient steps, so compare rather than test divisibility.
         if self.agent.update_steps >= self._next_save:
             self.save_point()
             self._next_save = _next_multiple(self.agent.update_steps, self.general.model_save_fre)
+
+    def _record_metrics(self, metrics) -> None:
+        for key, value in metrics.items():
+            self._metric_sums[key] = self._metric_sums.get(key, 0.0) + value
+            self._metric_counts[key] = self._metric_counts.get(key, 0) + 1
 
     def _on_step(self) -> bool:
         self.counters.env_steps += 1
@@ -179,9 +191,11 @@ class Trainer:
         return self._out_of_steps()
 
     def _out_of_steps(self) -> bool:
-        """The step budget is spent, or an evaluation reached ``stop_reward``: end the run now."""
-        budget = self.general.max_env_steps
-        return self._solved or (budget is not None and self.counters.env_steps >= budget)
+        """A step budget is spent, or an evaluation reached ``stop_reward``: end the run now."""
+        general = self.general
+        return (self._solved
+                or (general.max_env_steps is not None and self.counters.env_steps >= general.max_env_steps)
+                or (general.max_update_steps is not None and self.agent.update_steps >= general.max_update_steps))
 
     def _episode_metrics(self) -> dict[str, float]:
         metrics = {k: self._metric_sums[k] / self._metric_counts[k] for k in self._metric_sums}
@@ -246,6 +260,48 @@ class Trainer:
         finally:
             venv.close()
 
+    def _offline(self) -> bool:
+        """Whether the agent learns from the run's dataset alone (:attr:`joyrl_core.Agent.offline`)."""
+        if self.agent.offline != (self.run.dataset is not None):
+            name = self.general.algo_name
+            if self.agent.offline:
+                raise ConfigError(f"algorithm {name} learns offline but its algo_cfg has no dataset key; "
+                                  "its config must declare one with joyrl_core.dataset_field()")
+            raise ConfigError(f"algorithm {name} learns online but was given a dataset (algo_cfg.dataset)")
+        return self.agent.offline
+
+    def _train_offline(self) -> None:
+        """Fill the buffer with the dataset once, then update until ``max_update_steps``; no env steps.
+
+        Checkpoints and online evaluation come at the save points, as online; the averaged update
+        metrics and the update rate are logged every ``OFFLINE_LOG_EVERY`` update steps.
+        """
+        self.run.dataset.fill(self.buffer)
+        next_log = _next_multiple(self.agent.update_steps, OFFLINE_LOG_EVERY)
+        while not self._out_of_steps():
+            metrics = self.agent.update(self.buffer, self.counters.env_steps)
+            if metrics is not None:
+                self._record_metrics(metrics)
+            steps = self.agent.update_steps
+            if steps >= next_log:
+                self._log_offline_progress()
+                next_log = _next_multiple(steps, OFFLINE_LOG_EVERY)
+            if steps >= self._next_save:
+                self.save_point()
+                self._next_save = _next_multiple(steps, self.general.model_save_fre)
+
+    def _log_offline_progress(self) -> None:
+        now = time.perf_counter()
+        mark_time, mark_steps = self._speed_mark
+        steps = self.agent.update_steps
+        speed = (steps - mark_steps) / max(now - mark_time, 1e-9)
+        self._speed_mark = (now, steps)
+        metrics = {f"train/{k}": v for k, v in self._episode_metrics().items()}
+        metrics["time/updates_per_sec"] = speed
+        self.run.loggers.log_metrics(steps, metrics)
+        self.run.log.info("update step %d: %s, %.0f updates/s", steps,
+                          ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k.startswith("train/")), speed)
+
     def train(self) -> RunSummary:
         if self.general.load_checkpoint:
             self.counters = restore_agent(self.run, self.agent)
@@ -253,9 +309,12 @@ class Trainer:
         self._next_save = _next_multiple(self.agent.update_steps, self.general.model_save_fre)
         if self.general.online_eval and self.general.eval_every_steps is not None:
             self._next_eval = _next_multiple(counters.env_steps, self.general.eval_every_steps)
-        self._speed_mark = (time.perf_counter(), counters.env_steps)
+        self._speed_mark = (time.perf_counter(), self._step())
+        offline = self._offline()
         try:
-            if self.run.config.vector.n_envs > 1:
+            if offline:
+                self._train_offline()
+            elif self.run.config.vector.n_envs > 1:
                 self._train_vector(counters.episodes)
             else:
                 self._train_one_env(counters.episodes)

@@ -75,6 +75,11 @@ class RayBackend(Backend):
         if run.config.general.mode == "test":
             run.log.info("test mode: greedy episodes in this process (Ray is not started)")
             return Trainer(run, run.make_agent(run.seed_for("train")), None).test()
+        if run.dataset is not None:
+            # An offline agent (joyrl_core.Agent.offline) steps no env: there is nothing to spread.
+            run.log.info("offline algorithm: learns from its dataset in this process (Ray is not started)")
+            seed = run.seed_for("train")
+            return Trainer(run, run.make_agent(seed), run.make_buffer(seed)).train()
         agent = remote_context(run, "cpu").make_agent(run.seed_for("train"))
         return RayTrainer(run, agent, self.options).train()
 

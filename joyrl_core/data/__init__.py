@@ -1,0 +1,1 @@
+"""Data for learners that do not step an env: offline datasets."""

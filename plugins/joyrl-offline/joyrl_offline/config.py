@@ -1,0 +1,60 @@
+"""``algo_cfg`` of BC and CQL: typed defaults, tuned on CartPole datasets of 20 to 100 episodes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from joyrl_core import LayerConfig, dataset_field, layers_field, option, parse_layers
+
+_NO_DATASET = ("dataset: {name} learns from a dataset: list trajectory files or task folders (globs allowed), "
+               "or minari:<dataset id or path>, e.g. dataset: [tasks/Test_CartPole-v1_DQN_*]")
+
+
+@dataclass
+class BCConfig:
+    """Behaviour cloning: a policy fitted to the dataset's actions by maximum likelihood."""
+
+    dataset: list[str] = dataset_field()
+    policy_layers: list[LayerConfig] = layers_field(256, 256, help="hidden layers of the policy, input to output")
+    continuous_loss: Literal["gaussian", "mse"] = option(
+        "gaussian", "continuous actions: gaussian (log-likelihood, learned state-independent log-std) or mse "
+                    "(squared error of a deterministic policy)")
+    batch_size: int = option(256, "transitions per gradient step", minimum=1)
+    lr: float = option(0.001, "Adam learning rate", minimum=0.0)
+    buffer_type: str = option("REPLAY_QUE", "buffer the dataset is read into (sized for it)")
+
+    def __post_init__(self) -> None:
+        if not self.dataset:
+            raise ValueError(_NO_DATASET.format(name="BC"))
+        self.policy_layers = parse_layers(self.policy_layers, "policy_layers")
+
+
+@dataclass
+class CQLConfig:
+    """Conservative Q-learning: DQN's TD loss plus ``alpha`` times the CQL(H) penalty."""
+
+    dataset: list[str] = dataset_field()
+    value_layers: list[LayerConfig] = layers_field(256, 256, help="hidden layers of the Q-network, input to output")
+    alpha: float = option(1.0, "weight of the conservative penalty logsumexp_a Q(s, a) - Q(s, a_data); 0 = DQN",
+                          minimum=0.0)
+    gamma: float = option(0.99, "discount factor", minimum=0.0, maximum=1.0)
+    batch_size: int = option(256, "transitions per gradient step", minimum=1)
+    lr: float = option(0.001, "Adam learning rate", minimum=0.0)
+    target_update: int = option(1, "update the target network every this many gradient steps (see tau)", minimum=1)
+    tau: float = option(0.005, "target update rate: target += tau * (online - target); 1.0 = hard copy",
+                        minimum=0.0, maximum=1.0)
+    double: bool = option(True, "Double DQN targets: the online network picks the next action, the target values it")
+    loss: Literal["mse", "huber"] = option("huber", "TD loss: mse, or huber (smooth L1, delta 1)")
+    max_grad_norm: float | None = option(10.0, "clip the gradient's global L2 norm to this; null = no clipping",
+                                         minimum=0.0)
+    buffer_type: str = option("REPLAY_QUE", "buffer the dataset is read into (sized for it)")
+
+    def __post_init__(self) -> None:
+        if not self.dataset:
+            raise ValueError(_NO_DATASET.format(name="CQL"))
+        if self.tau == 0:
+            raise ValueError("tau: must lie in (0, 1]; 0 would never update the target network")
+        if self.max_grad_norm is not None and self.max_grad_norm <= 0:
+            raise ValueError(f"max_grad_norm: must be > 0 or null, got {self.max_grad_norm}")
+        self.value_layers = parse_layers(self.value_layers, "value_layers")
