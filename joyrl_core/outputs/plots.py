@@ -96,7 +96,8 @@ def plot_rewards(episodes_csv: Path, out_png: Path, evals_csv: Path | None = Non
                         color="tab:orange", capsize=3, label="eval mean ± std")
     if title:
         ax.set_title(title)
-    ax.legend(loc="best")
+    if ax.get_legend_handles_labels()[0]:  # a run with neither episodes nor evaluations has nothing to label
+        ax.legend(loc="best")
     return _save(fig, Path(out_png))
 
 

@@ -276,6 +276,9 @@ class Trainer:
         Checkpoints and online evaluation come at the save points, as online; the averaged update
         metrics and the update rate are logged every ``OFFLINE_LOG_EVERY`` update steps.
         """
+        if self.buffer is None:
+            raise ConfigError(f"algorithm {self.general.algo_name} learns offline but names no buffer_type to "
+                              "read its dataset into")
         self.run.dataset.fill(self.buffer)
         next_log = _next_multiple(self.agent.update_steps, OFFLINE_LOG_EVERY)
         while not self._out_of_steps():
