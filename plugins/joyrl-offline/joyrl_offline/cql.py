@@ -11,8 +11,8 @@ For a batch of dataset transitions ``(s, a, r, s', terminated)``::
 
 The penalty pushes down the Q-values of actions the dataset did not take and up those it took, so the
 greedy policy stays on the data's support instead of exploiting over-estimated unseen actions; with
-``alpha = 0`` it is offline DQN. Continuous-action CQL needs SAC's actor and twin critics, which this
-plugin does not have: :func:`make_cql_agent` says so.
+``alpha = 0`` it is offline DQN. Continuous-action CQL needs SAC's actor and twin critics (joyrl-sac),
+which this plugin does not build on yet: :func:`make_cql_agent` says so.
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ from joyrl_offline.config import CQLConfig
 def make_cql_agent(config: CQLConfig, env_spec: EnvSpec, device: str, seed: int | None) -> Agent:
     if env_spec.action_kind != "discrete":
         raise ConfigError(
-            f"CQL on continuous actions ({env_spec.env_id}) needs SAC's actor and twin critics, which "
-            "joyrl-offline does not provide: only discrete-action CQL is available; for continuous actions "
-            "use BC (algo_name: BC)"
+            f"CQL on continuous actions ({env_spec.env_id}) needs SAC's actor and twin critics (joyrl-sac), "
+            "which joyrl-offline does not build on yet: only discrete-action CQL is available; for "
+            "continuous actions use BC (algo_name: BC)"
         )
     return DiscreteCQLAgent(config, env_spec, device, seed)
 

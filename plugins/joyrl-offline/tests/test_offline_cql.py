@@ -44,7 +44,7 @@ def test_continuous_cql_says_what_it_needs():
     from joyrl_offline.cql import make_cql_agent
 
     pendulum = EnvSpec.from_env(gym.make("Pendulum-v1"), "Pendulum-v1")
-    with pytest.raises(ConfigError, match="CQL on continuous actions .* needs SAC's actor and twin critics"):
+    with pytest.raises(ConfigError, match=r"CQL on continuous actions \(Pendulum-v1\) needs SAC's actor and twin critics \(joyrl-sac\)"):
         make_cql_agent(CQLConfig(dataset=["unused"]), pendulum, "cpu", None)
 
 
