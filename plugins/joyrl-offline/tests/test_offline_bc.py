@@ -119,3 +119,12 @@ def test_bc_checkpoints_round_trip():
     with pytest.raises(ValueError, match="not a BC checkpoint"):
         other.load_state_dict({"q_net": {}})
     assert joyrl_core.Agent.offline is False and BCAgent.offline is True
+
+
+def test_the_ray_backend_runs_an_offline_algorithm_in_process(registry, task_root, expert_data):
+    if "ray" not in registry.names("backend"):
+        pytest.skip("joyrl-backend-ray is not installed")
+    summary, task = _run(registry, offline_overrides(task_root, "BC", [expert_data], mp_backend="ray",
+                                                     max_update_steps=100, model_save_fre=100))
+    assert summary.update_steps == 100 and summary.env_steps == 0
+    assert "learns from its dataset in this process (Ray is not started)" in (task.logs / "run.log").read_text()
