@@ -42,8 +42,10 @@ def collect(registry, root: Path, episodes: int) -> tuple[Path, Path, float, flo
     start = time.perf_counter()
     _, trained = run(registry, EXAMPLES / "cartpole_dqn_fast.yaml", quiet + ["general_cfg.seed=1"])
     print(f"expert: DQN trained in {time.perf_counter() - start:.1f} s ({trained.root.name})", flush=True)
+    # The collect example's network is cartpole_dqn.yaml's; the fast config's is smaller.
     expert_summary, expert = run(registry, EXAMPLES / "cartpole_dqn_collect.yaml", quiet + [
-        f"general_cfg.load_path={trained.root}", f"general_cfg.test_episode={episodes}", "general_cfg.seed=11"])
+        f"general_cfg.load_path={trained.root}", f"general_cfg.test_episode={episodes}", "general_cfg.seed=11",
+        "algo_cfg.value_layers=[{layer_dim: [64]}, {layer_dim: [64]}]"])
     random_summary, random_play = run(registry, None, quiet + [
         "general_cfg.algo_name=RANDOM", "general_cfg.collect_traj=true", f"general_cfg.max_episode={episodes}",
         "general_cfg.max_step=500", "general_cfg.seed=12", "env_cfg.id=CartPole-v1"])
