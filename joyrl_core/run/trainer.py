@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -14,7 +15,7 @@ from joyrl_core.config import config_to_dict
 from joyrl_core.contracts.agent import Agent
 from joyrl_core.contracts.buffer import Buffer
 from joyrl_core.contracts.records import EpisodeRecord, RunSummary
-from joyrl_core.errors import CheckpointError, ConfigError
+from joyrl_core.errors import CheckpointError, ConfigError, JoyRLError
 from joyrl_core.outputs.checkpoint import (
     Counters,
     find_checkpoint,
@@ -180,7 +181,7 @@ class Trainer:
             self.save_point()
             self._next_save = _next_multiple(self.agent.update_steps, self.general.model_save_fre)
 
-    def _record_metrics(self, metrics) -> None:
+    def _record_metrics(self, metrics: Mapping[str, float]) -> None:
         for key, value in metrics.items():
             self._metric_sums[key] = self._metric_sums.get(key, 0.0) + value
             self._metric_counts[key] = self._metric_counts.get(key, 0) + 1
@@ -282,10 +283,14 @@ class Trainer:
         self.run.dataset.fill(self.buffer)
         next_log = _next_multiple(self.agent.update_steps, OFFLINE_LOG_EVERY)
         while not self._out_of_steps():
+            before = self.agent.update_steps
             metrics = self.agent.update(self.buffer, self.counters.env_steps)
             if metrics is not None:
                 self._record_metrics(metrics)
             steps = self.agent.update_steps
+            if steps == before:  # nothing else would ever end the loop
+                raise JoyRLError(f"algorithm {self.general.algo_name} learns offline but its update() made no "
+                                 "update step; an offline agent must make at least one per call")
             if steps >= next_log:
                 self._log_offline_progress()
                 next_log = _next_multiple(steps, OFFLINE_LOG_EVERY)
