@@ -49,7 +49,8 @@ def collect(registry, root: Path, episodes: int) -> tuple[Path, Path, float, flo
     random_summary, random_play = run(registry, None, quiet + [
         "general_cfg.algo_name=RANDOM", "general_cfg.collect_traj=true", f"general_cfg.max_episode={episodes}",
         "general_cfg.max_step=500", "general_cfg.seed=12", "env_cfg.id=CartPole-v1"])
-    return expert, random_play, float(np.mean(expert_summary.test_rewards)), float(np.mean(random_summary.last_rewards))
+    return (expert.root, random_play.root, float(np.mean(expert_summary.test_rewards)),
+            float(np.mean(random_summary.last_rewards)))
 
 
 def learn(registry, root: Path, algo: str, sources: list[Path], seed: int) -> tuple[float, float]:
