@@ -7,6 +7,7 @@ import logging
 import logging.handlers
 import random
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -18,6 +19,7 @@ from joyrl_core.contracts.buffer import Buffer
 from joyrl_core.contracts.spaces import EnvSpec
 from joyrl_core.data.dataset import Dataset
 from joyrl_core.errors import EnvError, JoyRLError
+from joyrl_core.outputs.checkpoint import find_checkpoint, load_checkpoint
 from joyrl_core.outputs.loggers import LoggerGroup
 from joyrl_core.outputs.task import TaskPaths
 from joyrl_core.plugins.registry import Registry
@@ -65,9 +67,26 @@ def env_id_of(config: RunConfig, env: gym.Env | None = None) -> str:
     return str(spec_id or getattr(config.env, "id", None) or config.general.env_name)
 
 
+@dataclass(frozen=True)
+class LoadedCheckpoint:
+    """The checkpoint a run starts from (``load_path``/``load_model``), read once by ``start_run``."""
+
+    path: Path
+    payload: dict[str, Any]
+
+
+def load_run_checkpoint(config: RunConfig) -> LoadedCheckpoint:
+    """Find and read the checkpoint the config's ``load_path``/``load_model`` name."""
+    general = config.general
+    path = find_checkpoint(general.load_path, general.task_dir, general.load_model)
+    return LoadedCheckpoint(path, load_checkpoint(path))
+
+
 @dataclass
 class RunContext:
     """What a backend, a logger and the trainer loop get: config, task folder and component factories.
+
+    ``checkpoint`` is the checkpoint the run resumes or tests (``None`` when it starts fresh).
 
     ``dataset`` is the offline data an offline algorithm learns from in train mode (read before the
     task folder was made), else ``None``; such a run counts its steps in update steps (``step_axis``).
@@ -82,6 +101,10 @@ class RunContext:
     loggers: LoggerGroup = field(default_factory=LoggerGroup)
     render_fps: int = 30
     dataset: Dataset | None = None
+    checkpoint: LoadedCheckpoint | None = None
+    # The env start_run built to read the spaces from; the first make_env(None) hands it out instead of
+    # building another (it has not been reset or stepped).
+    _spare_env: gym.Env | None = field(default=None, repr=False)
 
     @property
     def step_axis(self) -> str:
@@ -97,8 +120,17 @@ class RunContext:
         return int(np.random.SeedSequence([seed, _ROLE_CODES[role], index]).generate_state(1)[0])
 
     def make_env(self, render_mode: str | None = None) -> gym.Env:
+        if render_mode is None and self._spare_env is not None:
+            env, self._spare_env = self._spare_env, None
+            return env
         component = self.registry.get("env", self.config.general.env_name)
         return call_env_factory(component.factory, component.name, self.config.env, render_mode)
+
+    def close_spare_env(self) -> None:
+        """Close the probe env if no one took it (a vectorized or rendering run builds its own)."""
+        if self._spare_env is not None:
+            self._spare_env.close()
+            self._spare_env = None
 
     def make_vector_env(self) -> gym.vector.VectorEnv:
         """``env_cfg.n_envs`` copies of the env, each cut at ``max_step`` steps, autoresetting in the

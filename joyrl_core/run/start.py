@@ -19,7 +19,6 @@ from joyrl_core.contracts.records import RunSummary
 from joyrl_core.contracts.spaces import EnvSpec
 from joyrl_core.data.dataset import Dataset, load_dataset
 from joyrl_core.errors import ConfigError, EnvError
-from joyrl_core.outputs.checkpoint import find_checkpoint, load_checkpoint
 from joyrl_core.outputs.loggers import LoggerGroup
 from joyrl_core.outputs.task import TaskPaths, atomic_write_text, create_task_dir
 from joyrl_core.plugins.registry import Registry
@@ -27,6 +26,7 @@ from joyrl_core.run.context import (
     RunContext,
     call_env_factory,
     env_id_of,
+    load_run_checkpoint,
     resolve_device,
     seed_everything,
     set_torch_threads,
@@ -120,26 +120,24 @@ def start_run(config: RunConfig, registry: Registry, logger_overrides: Sequence[
     set_torch_threads(general.torch_threads)
 
     env_component = registry.get("env", general.env_name)
+    # Built once: read for the spaces here, then handed to the run as its first env (RunContext.make_env).
     probe = call_env_factory(env_component.factory, env_component.name, config.env, None)
     try:
         env_id = env_id_of(config, probe)
         env_spec = EnvSpec.from_env(probe, env_id)
         render_fps = int(probe.metadata.get("render_fps") or 30)
-    finally:
+        # Read once, here: a wrong load_path, or a corrupt or unsafe file, fails before a task folder is
+        # made for a run that cannot start, and the run restores from what was read.
+        checkpoint = load_run_checkpoint(config) if general.load_checkpoint or general.mode == "test" else None
+        dataset = _offline_dataset(config, env_spec)
+        task = create_task_dir(general.task_dir, general.mode, env_id, general.algo_name)
+    except BaseException:
         probe.close()
-
-    if general.load_checkpoint or general.mode == "test":
-        # Fail on a wrong load_path, or a corrupt or unsafe file, before a task folder is made for a
-        # run that cannot start.
-        load_checkpoint(find_checkpoint(general.load_path, general.task_dir, general.load_model))
-
-    dataset = _offline_dataset(config, env_spec)
-
-    task = create_task_dir(general.task_dir, general.mode, env_id, general.algo_name)
+        raise
     atomic_write_text(task.config_file, dump_config(config))
     log = _open_run_log(task)
     run = RunContext(config=config, registry=registry, task=task, env_spec=env_spec, device=device, log=log,
-                     render_fps=render_fps, dataset=dataset)
+                     render_fps=render_fps, dataset=dataset, checkpoint=checkpoint, _spare_env=probe)
     log.info("task folder %s; config from %s; device %s", task.root, config.source, device)
     if dataset is not None:
         log.info("offline dataset: %d transitions in %d episodes (mean episode reward %.2f)",
@@ -165,6 +163,7 @@ def start_run(config: RunConfig, registry: Registry, logger_overrides: Sequence[
         raise
     finally:
         try:
+            run.close_spare_env()
             run.loggers.close()
         finally:
             _close_run_log(log)

@@ -16,15 +16,10 @@ from joyrl_core.contracts.agent import Agent
 from joyrl_core.contracts.buffer import Buffer
 from joyrl_core.contracts.records import EpisodeRecord, RunSummary
 from joyrl_core.errors import CheckpointError, ConfigError, JoyRLError
-from joyrl_core.outputs.checkpoint import (
-    Counters,
-    find_checkpoint,
-    load_checkpoint,
-    save_checkpoint,
-)
+from joyrl_core.outputs.checkpoint import Counters, save_checkpoint
 from joyrl_core.outputs.trajectories import TrajectoryWriter
 from joyrl_core.outputs.video import FRAME_CAP, write_gif
-from joyrl_core.run.context import RunContext
+from joyrl_core.run.context import RunContext, load_run_checkpoint
 from joyrl_core.run.rollout import EnvRunner, EpisodeResult, VectorEnvRunner
 
 
@@ -38,10 +33,12 @@ def _next_multiple(value: int, every: int) -> int:
 
 
 def restore_agent(run: RunContext, agent: Agent) -> Counters:
-    """Load the checkpoint ``load_path``/``load_model`` name into ``agent``; return its counters."""
-    general = run.config.general
-    path = find_checkpoint(general.load_path, general.task_dir, general.load_model)
-    payload = load_checkpoint(path)
+    """Load the run's checkpoint (``load_path``/``load_model``) into ``agent``; return its counters.
+
+    ``start_run`` has read it already (``run.checkpoint``); a context made without it reads it here.
+    """
+    loaded = run.checkpoint or load_run_checkpoint(run.config)
+    path, payload = loaded.path, loaded.payload
     try:
         agent.load_state_dict(payload["agent"])
     except (ValueError, RuntimeError, KeyError) as exc:
