@@ -33,10 +33,11 @@ def write_evals(path, rows):
     return path
 
 
-def make_task(root, name, n, seed, algo="DQN", env_id="CartPole-v1"):
+def make_task(root, name, n, seed, algo="DQN", env_id="CartPole-v1", algo_cfg=None):
     task = root / name
     write_episodes(task / "results" / "episodes.csv", n, seed)
-    config = {"general_cfg": {"algo_name": algo, "env_name": "gym"}, "env_cfg": {"id": env_id}}
+    config = {"general_cfg": {"algo_name": algo, "env_name": "gym", "seed": seed + 1}, "env_cfg": {"id": env_id},
+              "algo_cfg": algo_cfg or {}}
     (task / "config.yaml").write_text(yaml.safe_dump(config))
     return task
 
@@ -86,21 +87,28 @@ def test_plot_rewards_bad_csv(tmp_path):
 def legend_labels(monkeypatch):
     """The legend labels of the last figure saved, captured on its way to the PNG."""
     labels: list[str] = []
-    real_save = plots._save
+    real_save = plots.save_figure
 
     def spy(fig, out):
         labels[:] = fig.axes[0].get_legend_handles_labels()[1]
         return real_save(fig, out)
 
-    monkeypatch.setattr(plots, "_save", spy)
+    monkeypatch.setattr(plots, "save_figure", spy)
     return labels
 
 
 def test_plot_runs_same_setup_draws_mean(tmp_path, legend_labels):
-    tasks = [make_task(tmp_path, f"Train_CartPole-v1_DQN_2024010{i}", 40 + 10 * i, seed=i) for i in range(3)]
+    tasks = [make_task(tmp_path, f"Train_CartPole-v1_DQN_2024010{i}", 40 + 10 * i, seed=i, algo_cfg={"lr": i})
+             for i in range(3)]
     assert_png(plot_runs(tasks, tmp_path / "compare.png"))
     assert legend_labels[:3] == [t.name for t in tasks]
     assert "mean of 3 runs" in legend_labels and "min-max of 3 runs" in legend_labels
+
+
+def test_plot_runs_seeds_of_one_config_are_one_band(tmp_path, legend_labels):
+    tasks = [make_task(tmp_path, f"Train_CartPole-v1_DQN_2024010{i}", 40 + 10 * i, seed=i) for i in range(3)]
+    assert_png(plot_runs(tasks, tmp_path / "seeds.png"))
+    assert legend_labels == ["min-max of 3 runs", "mean of 3 runs"]
 
 
 def test_plot_runs_mixed_setups_no_mean(tmp_path, legend_labels):

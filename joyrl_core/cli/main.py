@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import signal
 import sys
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import yaml
 
 from joyrl_core.contracts.hookspecs import COMPONENT_KINDS
 from joyrl_core.errors import JoyRLError
+from joyrl_core.run.signals import restore_signals, stop_on_signals
 
 KIND_CHOICES = tuple(kind.name for kind in COMPONENT_KINDS)
 _SECTION_OF = {kind.name: kind.section for kind in COMPONENT_KINDS}
@@ -52,19 +52,6 @@ class _NoAliasDumper(yaml.SafeDumper):
         return True
 
 
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
-def _stop_on_signals() -> dict[int, object]:
-    """Ctrl-C and SIGTERM end a run cleanly (final checkpoint, results), even when started in the
-    background by a shell that set SIGINT to be ignored. Returns the handlers to put back."""
-    previous = {signal.SIGINT: signal.getsignal(signal.SIGINT), signal.SIGTERM: signal.getsignal(signal.SIGTERM)}
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    return previous
-
-
 def _load_registry():
     """The installed plugins' registry; with ``--debug``, pluggy traces each hook call to stderr."""
     from joyrl_core.plugins.registry import load_registry
@@ -80,7 +67,9 @@ def _load_registry():
     "--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
     help="Override one config value (repeatable), e.g. --set algo_cfg.lr=0.001. Values are YAML.",
 )
-def run(config: Path | None, overrides: tuple[str, ...]) -> None:
+@click.option("--seeds", metavar="SEEDS", help="Run one task per seed (1-5, 1,4,9) under one experiment folder.")
+@click.option("--jobs", type=click.IntRange(min=1), help="With --seeds: runs at once (default: the free cores).")
+def run(config: Path | None, overrides: tuple[str, ...], seeds: str | None, jobs: int | None) -> None:
     """Train or test as CONFIG (a YAML file) says; without CONFIG, the defaults (DQN on CartPole-v1).
 
     Each run writes a task folder under general_cfg.task_dir holding the resolved config.yaml,
@@ -90,13 +79,18 @@ def run(config: Path | None, overrides: tuple[str, ...]) -> None:
     from joyrl_core.run.start import start_run
 
     registry = _load_registry()
+    if seeds is not None:
+        from joyrl_core.cli.experiments import run_seeds_command
+
+        sys.exit(run_seeds_command(registry, config, overrides, seeds, jobs))
+    if jobs is not None:
+        raise click.UsageError("--jobs goes with --seeds")
     cfg = resolve_config(registry, config, overrides)
-    previous = _stop_on_signals()
+    previous = stop_on_signals()
     try:
         summary, task = start_run(cfg, registry)
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        restore_signals(previous)
     lines = [f"task folder: {task.root}",
              f"{summary.episodes} episodes, {summary.env_steps} env steps, {summary.update_steps} updates "
              f"in {summary.wall_time:.1f} s"]
@@ -242,3 +236,9 @@ def export_minari_command(task_dir: Path, dataset_id: str, author: str | None, d
 
     dataset = export_minari(task_dir, dataset_id, _load_registry(), author=author, description=description)
     click.echo(f"wrote Minari dataset {dataset_id}: {dataset.total_episodes} episodes, {dataset.total_steps} steps")
+
+
+from joyrl_core.cli.experiments import report, tune  # noqa: E402 (they need ``main``'s error handling only)
+
+main.add_command(report)
+main.add_command(tune)

@@ -23,7 +23,7 @@ from typing import Any, ClassVar, Literal
 import yaml
 
 from joyrl_core.config.validate import accepts_extra_keys, describe_type, validate_section
-from joyrl_core.config.yaml_source import SECTIONS, parse_override, read_yaml_file
+from joyrl_core.config.yaml_source import SECTIONS, check_document, parse_override, read_yaml_file
 from joyrl_core.errors import ComponentNotFoundError, ConfigError, PluginError
 from joyrl_core.plugins.registry import default_algorithm, default_algorithm_declarations
 
@@ -168,28 +168,43 @@ def describe_options(cls: type) -> list[OptionInfo]:
     return rows
 
 
-def build_section(cls: type, raw: Mapping[str, Any], section: str, sources: _Sources | None = None) -> Any:
-    """Build the config dataclass ``cls`` from the mapping ``raw`` of YAML section ``section``."""
-    sources = sources or _Sources(None, set())
+def build_section(cls: type, raw: Mapping[str, Any], section: str, sources: _Sources | str | None = None) -> Any:
+    """Build the config dataclass ``cls`` from the mapping ``raw`` of YAML section ``section``.
+
+    ``sources`` tells errors where the values came from: a file name, or the layered sources.
+    """
+    if not isinstance(sources, _Sources):
+        sources = _Sources(sources, set())
     return validate_section(cls, raw, section, lambda key: sources.of(section, key))
 
 
-def resolve_config(registry: Any, yaml_path: str | Path | None = None, overrides: Sequence[str] = ()) -> RunConfig:
+def resolve_config(
+    registry: Any, yaml_path: str | Path | Mapping[str, Any] | None = None, overrides: Sequence[str] = (),
+    *, source: str | None = None,
+) -> RunConfig:
     """Layer Python defaults < YAML file < ``--set`` overrides and validate the result.
+
+    ``yaml_path`` is a YAML file, or a config document already in memory (a mapping of the sections,
+    as a notebook or ``joyrl tune`` builds it; errors then name ``source``, else ``<dict>``).
 
     Each section is validated against the ``config_type`` of the components the layered config
     selects: the algorithm's in ``algo_cfg`` (with the buffer's options beside it), the env's in
     ``env_cfg`` (with the core's vector options), and in ``general_cfg`` the core's own keys plus the
     options of the selected backend and loggers.
     """
-    raw = read_yaml_file(yaml_path) if yaml_path is not None else {}
+    if isinstance(yaml_path, Mapping):
+        label = source or "<dict>"
+        raw = check_document(yaml_path, label)
+    else:
+        raw = read_yaml_file(yaml_path) if yaml_path is not None else {}
+        label = str(yaml_path) if yaml_path is not None else None
     raw = {section: dict(raw.get(section) or {}) for section in SECTIONS}
     overridden: set[tuple[str, str]] = set()
     for text in overrides:
         section, key, value = parse_override(text)
         raw[section][key] = value
         overridden.add((section, key))
-    sources = _Sources(str(yaml_path) if yaml_path is not None else None, overridden)
+    sources = _Sources(label, overridden)
 
     general_raw = raw["general_cfg"]
     backend_name = _selected(general_raw, "mp_backend", GeneralConfig)

@@ -10,8 +10,10 @@ config afterwards (validation, the resolved config written to the task folder) p
 
 from __future__ import annotations
 
+import copy
 import difflib
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,8 +73,11 @@ def _too_large(where: str) -> ConfigError:
     )
 
 
-def read_yaml_file(path: str | Path) -> dict[str, Any]:
-    """The top-level mapping of a YAML config file, or a ConfigError saying why there is none."""
+def read_yaml_file(path: str | Path, extra_sections: Sequence[str] = ()) -> dict[str, Any]:
+    """The top-level mapping of a YAML config file, or a ConfigError saying why there is none.
+
+    ``extra_sections`` are further sections the caller reads itself (``joyrl tune``'s ``tune``).
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -91,18 +96,28 @@ def read_yaml_file(path: str | Path) -> dict[str, Any]:
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
+    return check_document(data, str(path), extra_sections)
+
+
+def check_document(data: Any, label: str, extra_sections: Sequence[str] = ()) -> dict[str, Any]:
+    """A config document (YAML file contents or a dict) as its sections, each a fresh mapping.
+
+    ``label`` names where it came from in errors; ``extra_sections`` may appear beside the config's.
+    """
     if data is None:
         return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping with sections {', '.join(SECTIONS)}, got {type(data).__name__}")
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{label}: expected a mapping with sections {', '.join(SECTIONS)}, got {type(data).__name__}")
     for section, body in data.items():
-        if section not in SECTIONS:
+        if section not in SECTIONS and section not in extra_sections:
             close = difflib.get_close_matches(str(section), SECTIONS, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(f"{path}: unknown section {section!r}{hint}; allowed sections: {', '.join(SECTIONS)}")
-        if body is not None and not isinstance(body, dict):
-            raise ConfigError(f"{path}: section {section} must be a mapping of keys to values")
-    return {section: dict(body or {}) for section, body in data.items()}
+            if section == "tune":
+                hint = " (a tune section is read by `joyrl tune`)"
+            raise ConfigError(f"{label}: unknown section {section!r}{hint}; allowed sections: {', '.join(SECTIONS)}")
+        if body is not None and not isinstance(body, Mapping):
+            raise ConfigError(f"{label}: section {section} must be a mapping of keys to values")
+    return {section: copy.deepcopy(dict(body or {})) for section, body in data.items()}
 
 
 def parse_override(text: str) -> tuple[str, str, Any]:

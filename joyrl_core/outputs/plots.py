@@ -24,7 +24,7 @@ _GRID_POINTS = 200
 _NON_INTERACTIVE_BACKENDS = {"agg", "cairo", "pdf", "pgf", "ps", "svg", "template"}
 
 
-def _read_columns(path: Path, columns: Sequence[str]) -> dict[str, np.ndarray]:
+def read_columns(path: Path, columns: Sequence[str]) -> dict[str, np.ndarray]:
     """The named columns of a CSV that JoyRL wrote, as float arrays (empty arrays for a header-only file)."""
     if not path.is_file():
         raise JoyRLError(f"{path}: no such CSV file")
@@ -52,7 +52,7 @@ def moving_average(values: np.ndarray, window: int = MOVING_AVERAGE_WINDOW) -> n
     return (sums[ends] - sums[starts]) / (ends - starts)
 
 
-def _save(fig, out_png: Path) -> Path:
+def save_figure(fig, out_png: Path) -> Path:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     atomic_write(out_png, lambda fh: fh.write(buf.getvalue()))
@@ -76,7 +76,7 @@ def plot_rewards(episodes_csv: Path, out_png: Path, evals_csv: Path | None = Non
     An offline run's evaluations are placed by update steps (the first column of its evals.csv); it
     has no training episodes, so its figure is the evaluation points alone.
     """
-    episodes = _read_columns(Path(episodes_csv), ("env_steps", "reward"))
+    episodes = read_columns(Path(episodes_csv), ("env_steps", "reward"))
     steps, rewards = episodes["env_steps"], episodes["reward"]
     x_axis = "env_steps"
     if evals_csv is not None and Path(evals_csv).is_file():
@@ -90,7 +90,7 @@ def plot_rewards(episodes_csv: Path, out_png: Path, evals_csv: Path | None = Non
         ax.plot(steps, moving_average(rewards, window), color="tab:blue", linewidth=2,
                 label=f"moving average ({window})")
     if evals_csv is not None and Path(evals_csv).is_file():
-        evals = _read_columns(Path(evals_csv), (x_axis, "mean_reward", "std_reward"))
+        evals = read_columns(Path(evals_csv), (x_axis, "mean_reward", "std_reward"))
         if len(evals[x_axis]):
             ax.errorbar(evals[x_axis], evals["mean_reward"], yerr=evals["std_reward"], fmt="o",
                         color="tab:orange", capsize=3, label="eval mean ± std")
@@ -98,7 +98,7 @@ def plot_rewards(episodes_csv: Path, out_png: Path, evals_csv: Path | None = Non
         ax.set_title(title)
     if ax.get_legend_handles_labels()[0]:  # a run with neither episodes nor evaluations has nothing to label
         ax.legend(loc="best")
-    return _save(fig, Path(out_png))
+    return save_figure(fig, Path(out_png))
 
 
 def _run_identity(task_dir: Path) -> tuple[str | None, str | None]:
@@ -120,11 +120,25 @@ def _run_identity(task_dir: Path) -> tuple[str | None, str | None]:
     return (str(env_id) if env_id else None), (str(algo) if algo else None)
 
 
+def _config_key(task_dir: Path) -> str:
+    """The task's config without seed and task folder; an unreadable config matches no other."""
+    import yaml
+
+    from joyrl_core.outputs.task import config_identity
+
+    try:
+        config = yaml.safe_load((task_dir / "config.yaml").read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        config = None
+    return config_identity(config) if isinstance(config, dict) else f"unreadable {task_dir}"
+
+
 def plot_runs(task_dirs: Sequence[Path], out_png: Path) -> Path:
     """Several runs' moving-average reward curves on one figure, each labelled by its folder name.
 
     When every run is the same algorithm on the same env, also draws their mean and min-max range on
-    the env-step span all runs cover, each run interpolated onto one shared grid.
+    the env-step span all runs cover, each run interpolated onto one shared grid; seeds of one config
+    (the same config.yaml but for seed and task folder) are drawn as that band alone, not one line each.
     """
     if not task_dirs:
         raise JoyRLError("plot_runs needs at least one task folder")
@@ -133,16 +147,14 @@ def plot_runs(task_dirs: Sequence[Path], out_png: Path) -> Path:
         csv_path = task_dir / "results" / "episodes.csv"
         if not csv_path.is_file():
             raise JoyRLError(f"{task_dir}: no results/episodes.csv; is it a finished JoyRL task folder?")
-        episodes = _read_columns(csv_path, ("env_steps", "reward"))
+        episodes = read_columns(csv_path, ("env_steps", "reward"))
         runs.append((task_dir, episodes["env_steps"], moving_average(episodes["reward"]), _run_identity(task_dir)))
 
     fig, ax = _new_figure()
-    for task_dir, steps, smoothed, _ in runs:
-        ax.plot(steps, smoothed, linewidth=1.2, alpha=0.8, label=task_dir.name)
-
     identities = {identity for *_, identity in runs}
     shared = identities.pop() if len(identities) == 1 else (None, None)
     env_id, algo = shared
+    band = None
     if env_id and algo:
         ax.set_title(f"{algo} on {env_id}")
         nonempty = [(steps, smoothed) for _, steps, smoothed, _ in runs if len(steps)]
@@ -151,13 +163,19 @@ def plot_runs(task_dirs: Sequence[Path], out_png: Path) -> Path:
             lo = max(steps[0] for steps, _ in nonempty)
             hi = min(steps[-1] for steps, _ in nonempty)
             if hi > lo:
-                grid = np.linspace(lo, hi, _GRID_POINTS)
-                curves = np.stack([np.interp(grid, steps, smoothed) for steps, smoothed in nonempty])
-                ax.fill_between(grid, curves.min(axis=0), curves.max(axis=0), color="black", alpha=0.12,
-                                label=f"min-max of {len(runs)} runs")
-                ax.plot(grid, curves.mean(axis=0), color="black", linewidth=2.5, label=f"mean of {len(runs)} runs")
+                band = lo, hi
+    # Seeds of one config are one curve with its spread; other runs each get their own line.
+    if band is None or len({_config_key(task_dir) for task_dir, *_ in runs}) > 1:
+        for task_dir, steps, smoothed, _ in runs:
+            ax.plot(steps, smoothed, linewidth=1.2, alpha=0.8, label=task_dir.name)
+    if band is not None:
+        grid = np.linspace(*band, _GRID_POINTS)
+        curves = np.stack([np.interp(grid, steps, smoothed) for _, steps, smoothed, _ in runs])
+        ax.fill_between(grid, curves.min(axis=0), curves.max(axis=0), color="black", alpha=0.12,
+                        label=f"min-max of {len(runs)} runs")
+        ax.plot(grid, curves.mean(axis=0), color="black", linewidth=2.5, label=f"mean of {len(runs)} runs")
     ax.legend(loc="best", fontsize="small")
-    return _save(fig, Path(out_png))
+    return save_figure(fig, Path(out_png))
 
 
 def show_figure(png: Path) -> None:

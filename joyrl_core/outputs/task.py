@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 
 @dataclass(frozen=True)
@@ -37,8 +37,21 @@ class TaskPaths:
         return self.root / "config.yaml"
 
 
-def _safe(part: str) -> str:
+def safe_name(part: str) -> str:
+    """``part`` with only characters that are safe in a folder name."""
     return re.sub(r"[^A-Za-z0-9._-]+", "-", part).strip("-") or "env"
+
+
+# Keys that tell the seeds of one config apart but not the configs themselves.
+PER_RUN_KEYS = ("seed", "task_dir")
+
+
+def config_identity(config: dict[str, Any]) -> str:
+    """What the seeds of one config share: a task's resolved config without its seed and task folder."""
+    import yaml
+
+    general = {k: v for k, v in (config.get("general_cfg") or {}).items() if k not in PER_RUN_KEYS}
+    return yaml.safe_dump({**config, "general_cfg": general}, sort_keys=True)
 
 
 def create_task_dir(task_root: str | Path, mode: str, env_id: str, algo: str) -> TaskPaths:
@@ -47,21 +60,25 @@ def create_task_dir(task_root: str | Path, mode: str, env_id: str, algo: str) ->
     ``mkdir`` without ``exist_ok`` is atomic, so two runs started in the same second get different
     folders (the second gets a ``-1`` suffix) even when they race.
     """
-    base = f"{mode.capitalize()}_{_safe(env_id)}_{_safe(algo)}_{time.strftime('%Y%m%d-%H%M%S')}"
-    root = Path(task_root)
+    paths = TaskPaths(create_unique_dir(task_root, f"{mode.capitalize()}_{safe_name(env_id)}_{safe_name(algo)}"))
+    for sub in (paths.models, paths.results, paths.logs, paths.videos):
+        sub.mkdir()
+    return paths
+
+
+def create_unique_dir(parent: str | Path, prefix: str) -> Path:
+    """Make ``<parent>/<prefix>_<YYYYMMDD-HHMMSS>[-N]``: the first free name, taken atomically."""
+    base = f"{prefix}_{time.strftime('%Y%m%d-%H%M%S')}"
+    root = Path(parent)
     root.mkdir(parents=True, exist_ok=True)
     suffix = 0
     while True:
         candidate = root / (base if suffix == 0 else f"{base}-{suffix}")
         try:
             candidate.mkdir()
-            break
+            return candidate
         except FileExistsError:
             suffix += 1
-    paths = TaskPaths(candidate)
-    for sub in (paths.models, paths.results, paths.logs, paths.videos):
-        sub.mkdir()
-    return paths
 
 
 def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:

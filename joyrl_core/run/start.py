@@ -8,7 +8,7 @@ import logging
 import logging.handlers
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -108,10 +108,17 @@ def _offline_dataset(config: RunConfig, env_spec: EnvSpec) -> Dataset | None:
     return load_dataset(sources, env_spec)
 
 
-def start_run(config: RunConfig, registry: Registry, logger_overrides: Sequence[Logger] | None = None) -> tuple[RunSummary, TaskPaths]:
+def start_run(
+    config: RunConfig, registry: Registry, logger_overrides: Sequence[Logger] | None = None,
+    extra_loggers: Sequence[Callable[[RunContext], Logger]] = (),
+) -> tuple[RunSummary, TaskPaths]:
     """Create the task folder, build loggers and the backend, and run it to the end.
 
     ``logger_overrides`` replaces the configured loggers (tests and embedding applications).
+    ``extra_loggers`` are factories called with the run's context once the configured loggers are
+    built; their loggers see every event too, without changing the config or the task folder (how
+    ``joyrl run --seeds`` shows progress and ``joyrl tune`` feeds evaluations to its pruner). An
+    exception a logger raises ends the run like any error, after the final checkpoint is saved.
     """
     general = config.general
     check_display(getattr(config.env, "render_mode", None))
@@ -148,6 +155,7 @@ def start_run(config: RunConfig, registry: Registry, logger_overrides: Sequence[
         else:
             for name in general.loggers:
                 run.loggers.loggers.append(registry.get("logger", name).factory(run))
+        run.loggers.loggers.extend(factory(run) for factory in extra_loggers)
         backend = registry.get("backend", general.mp_backend).factory(run)
         summary = backend.run()
         run.loggers.close()

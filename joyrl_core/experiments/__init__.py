@@ -1,0 +1,1 @@
+"""Experiments over runs: several seeds, the report across them, and hyper-parameter tuning."""

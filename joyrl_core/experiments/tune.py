@@ -1,0 +1,356 @@
+"""``joyrl tune``: an Optuna study over any config keys, each trial a normal run in its own process.
+
+The study lives in ``<study dir>/study.db`` (SQLite), so a rerun of the same command continues it: a
+trial cut short by Ctrl-C (or a killed process) is marked failed and its parameters are queued again,
+and the study runs until ``n_trials`` trials have finished (completed, pruned, or crashed with an error).
+Each trial runs ``resolve_config`` + ``start_run`` on the base config with its parameters set, writing a
+task folder under ``<study dir>/trials/``; a logger the tuner installs (``start_run``'s
+``extra_loggers``) feeds every online evaluation to the pruner, so any algorithm can be tuned without
+its plugin doing anything.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from joyrl_core.config import check_document, read_yaml_file, resolve_config
+from joyrl_core.contracts.logger import Logger
+from joyrl_core.contracts.records import EpisodeRecord
+from joyrl_core.errors import ConfigError
+from joyrl_core.experiments.extras import require
+from joyrl_core.experiments.processes import Job, JobOutcome, child_torch_threads, run_jobs
+from joyrl_core.experiments.progress import ProgressBoard, ReportingLogger, without_console
+from joyrl_core.experiments.results import read_config, read_curve
+from joyrl_core.experiments.space import Param, TuneConfig, parse_tune_section
+from joyrl_core.outputs.task import atomic_write, atomic_write_text, safe_name
+from joyrl_core.plugins.registry import Registry, load_registry
+
+STUDY_NAME = "joyrl"
+
+
+def _optuna():
+    optuna = require("optuna", "joyrl tune")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna
+
+
+@dataclass
+class TunePlan:
+    """A checked tune command: the base config document, the study settings and where it lives."""
+
+    document: dict[str, Any]
+    label: str
+    overrides: list[str]
+    tune: TuneConfig
+    params: list[Param]
+    study_dir: Path
+    task_dir: str  # the base config's, for best.yaml
+    torch_threads: int
+    max_env_steps: int | None
+    eval_every_steps: int
+
+    @property
+    def storage(self) -> str:
+        return f"sqlite:///{self.study_dir / 'study.db'}"
+
+    def spec(self) -> str:
+        """What must not change between reruns of one study (``n_trials`` and ``jobs`` may)."""
+        return json.dumps({"document": self.document, "overrides": self.overrides,
+                           "space": {p.key: [p.kind, list(p.values)] for p in self.params},
+                           "objective": [self.tune.objective, self.tune.last_k, self.tune.direction]},
+                          sort_keys=True, default=str)
+
+
+def with_params(document: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of the config document with each ``section.key`` of ``params`` set."""
+    doc = copy.deepcopy(dict(document))
+    for key, value in params.items():
+        section, name = key.split(".", 1)
+        doc.setdefault(section, {})
+        doc[section] = {**(doc[section] or {}), name: value}
+    return doc
+
+
+def plan_tune(registry: Registry, source: str | Path | Mapping[str, Any], overrides: Sequence[str] = (),
+              study_dir: str | Path | None = None, jobs: int | None = None) -> TunePlan:
+    """Read and check everything before any trial starts: the tune section, every search key and
+    bound against the config's own validation, and what the pruner needs from the runs."""
+    if isinstance(source, Mapping):
+        label = "<dict>"
+        raw = check_document(source, label, extra_sections=("tune",))
+    else:
+        label = str(source)
+        raw = read_yaml_file(source, extra_sections=("tune",))
+    if "tune" not in raw:
+        raise ConfigError(f"{label}: no tune section; joyrl tune needs one naming the search space "
+                          "(see examples/tune_cartpole_dqn.yaml)")
+    tune, params = parse_tune_section(raw.pop("tune"), label)
+    if jobs is not None:
+        tune.jobs = jobs
+    searched = {p.key for p in params}
+    for text in overrides:
+        target = text.partition("=")[0].strip()
+        if target in searched:
+            raise ConfigError(f"--set {text}: {target} is searched by tune.space; drop one of the two")
+    base = resolve_config(registry, raw, overrides, source=label)
+    general = base.general
+    if general.mode != "train" or not general.online_eval or general.eval_every_steps is None:
+        raise ConfigError(
+            f"{label}: joyrl tune compares trials by their online evaluations at the same env steps: set "
+            "general_cfg.mode: train, online_eval: true and eval_every_steps (e.g. 2000)"
+        )
+    for param in params:
+        for value in param.values:
+            try:
+                resolve_config(registry, with_params(raw, {param.key: value}), overrides, source=label)
+            except ConfigError as exc:
+                raise ConfigError(f"tune.space.{param.key} = {value!r}: {exc}") from None
+    root = Path(study_dir) if study_dir is not None else Path(general.task_dir) / f"Tune_{safe_name(Path(label).stem)}"
+    return TunePlan(raw, label, list(overrides), tune, params, root, general.task_dir, general.torch_threads,
+                    general.max_env_steps, general.eval_every_steps)
+
+
+def _sampler(optuna: Any, tune: TuneConfig, slot: int) -> Any:
+    # Each trial runs in a fresh process with a fresh sampler: its seed must differ per trial, or every
+    # trial would draw the same start-up point.
+    seed = tune.seed + slot if tune.seed else None
+    if tune.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=tune.startup_trials)
+
+
+def _pruner(optuna: Any, plan: TunePlan) -> Any:
+    tune = plan.tune
+    if tune.pruner == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=tune.startup_trials, n_warmup_steps=tune.warmup_steps)
+    if tune.pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=plan.eval_every_steps,
+                                              max_resource=plan.max_env_steps or "auto")
+    return optuna.pruners.NopPruner()
+
+
+def _open_study(optuna: Any, plan: TunePlan, slot: int) -> Any:
+    return optuna.create_study(
+        study_name=STUDY_NAME, storage=plan.storage, load_if_exists=True, direction=plan.tune.direction,
+        sampler=_sampler(optuna, plan.tune, slot), pruner=_pruner(optuna, plan),
+    )
+
+
+def objective_value(steps: np.ndarray, rewards: np.ndarray, tune: TuneConfig) -> float | None:
+    """The trial's objective from its evaluations so far (``None`` before the first)."""
+    if not len(rewards):
+        return None
+    if tune.objective == "last_evals" or len(rewards) == 1:
+        return float(np.mean(rewards[-tune.last_k:]))
+    return float(np.trapezoid(rewards, steps) / (steps[-1] - steps[0]))
+
+
+class PruningLogger(Logger):
+    """Reports the objective so far to the trial at every online evaluation; raises
+    ``optuna.TrialPruned`` when the pruner says stop (the run ends as on an error, results saved)."""
+
+    def __init__(self, trial: Any, tune: TuneConfig, optuna: Any, task: Path):
+        self.trial, self.tune, self.optuna, self.task = trial, tune, optuna, task
+        self.env_steps = 0
+        self._steps: list[int] = []
+        self._rewards: list[float] = []
+
+    def log_episode(self, record: EpisodeRecord) -> None:
+        if record.mode == "train":
+            self.env_steps = record.env_steps
+
+    def log_metrics(self, env_steps: int, metrics: Mapping[str, float]) -> None:
+        self.env_steps = max(self.env_steps, env_steps)
+        if "eval/mean_reward" not in metrics:
+            return
+        self._steps.append(env_steps)
+        self._rewards.append(metrics["eval/mean_reward"])
+        value = objective_value(np.asarray(self._steps, float), np.asarray(self._rewards), self.tune)
+        self.trial.report(value, env_steps)
+        if self.trial.should_prune():
+            raise self.optuna.TrialPruned(f"pruned at {env_steps} env steps (objective so far {value:.2f})")
+
+    def close(self) -> None:
+        self.trial.set_user_attr("env_steps", int(self.env_steps))
+        self.trial.set_user_attr("task", str(self.task))
+
+
+def run_trial(plan: TunePlan, slot: int, threads: int, *, report) -> dict[str, Any]:
+    """A child process's job: ask the study for a trial, run it, tell the study how it went."""
+    from joyrl_core.run.context import set_torch_threads
+    from joyrl_core.run.start import start_run
+
+    optuna = _optuna()
+    set_torch_threads(threads)
+    study = _open_study(optuna, plan, slot)
+    trial = study.ask({p.key: p.distribution(optuna) for p in plan.params})
+    report("trial", trial.number, trial.params)
+    registry = load_registry()
+    config = resolve_config(registry, with_params(plan.document, trial.params),
+                            [*plan.overrides, f"general_cfg.task_dir={plan.study_dir / 'trials'}"], source=plan.label)
+    loggers: list[PruningLogger] = []
+
+    def pruning_logger(run) -> PruningLogger:
+        loggers.append(PruningLogger(trial, plan.tune, optuna, run.task.root))
+        return loggers[0]
+
+    try:
+        summary, task = start_run(without_console(config), registry,
+                                  extra_loggers=[lambda run: ReportingLogger(report), pruning_logger])
+    except optuna.TrialPruned:
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        return {"number": trial.number, "state": "pruned"}
+    except BaseException as exc:
+        trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        raise
+    if summary.interrupted:
+        # Ctrl-C: not a result. The same parameters are queued, so a rerun tries them again first.
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        study.enqueue_trial(trial.params)
+        return {"number": trial.number, "state": "interrupted"}
+    curve = read_curve(task.root)
+    value = objective_value(curve.env_steps, curve.reward, plan.tune) if curve.source == "evals" else None
+    if value is None:
+        trial.set_user_attr("error", "the run made no online evaluation (is max_env_steps below eval_every_steps?)")
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        return {"number": trial.number, "state": "failed"}
+    study.tell(trial, value)
+    return {"number": trial.number, "state": "complete", "value": value}
+
+
+def finished_count(optuna: Any, study: Any) -> int:
+    """Trials that count towards ``n_trials``: completed, pruned, or failed with an error of their own
+    (a trial cut short by Ctrl-C or a killed process is not a result and is tried again)."""
+    State = optuna.trial.TrialState
+    crashed = set(study.user_attrs.get("crashed", []))
+    return sum(1 for t in study.get_trials(deepcopy=False)
+               if t.state in (State.COMPLETE, State.PRUNED)
+               or (t.state == State.FAIL and ("error" in t.user_attrs or t.number in crashed)))
+
+
+@dataclass
+class TuneResult:
+    study_dir: Path
+    trials: list[dict[str, Any]]
+    best: dict[str, Any] | None
+    interrupted: bool
+    notes: list[str]
+
+
+def run_tune(plan: TunePlan, show_progress: bool = True) -> TuneResult:
+    """Run the study until ``n_trials`` trials have finished, then write best.yaml and the plots."""
+    optuna = _optuna()
+    plan.study_dir.mkdir(parents=True, exist_ok=True)
+    study = _open_study(optuna, plan, 0)
+    spec = study.user_attrs.get("spec")
+    if spec is None:
+        study.set_user_attr("spec", plan.spec())
+    elif spec != plan.spec():
+        raise ConfigError(f"{plan.study_dir}: this study was made from a different config or tune section; "
+                          "give another --study-dir, or delete the folder to start over")
+    State = optuna.trial.TrialState
+    for stale in study.get_trials(deepcopy=False, states=(State.RUNNING,)):
+        # Left running by a process that was killed: not a result; queue its parameters again.
+        study.tell(stale.number, state=State.FAIL)
+        study.enqueue_trial(stale.params)
+    remaining = max(0, plan.tune.n_trials - finished_count(optuna, study))
+    parallel = max(1, min(plan.tune.jobs, remaining or 1))
+    threads = child_torch_threads(plan.torch_threads, parallel)
+    first_slot = len(study.trials)
+    jobs = [Job(first_slot + i, run_trial, (plan, first_slot + i, threads)) for i in range(remaining)]
+    numbers: dict[int, int] = {}
+    board = ProgressBoard(plan.max_env_steps, "env steps") if show_progress else None
+
+    def on_event(slot: int, event: tuple[Any, ...]) -> None:
+        if event[0] == "trial":
+            numbers[slot] = event[1]
+            if board is not None:
+                board.add(slot, f"trial {event[1]}")
+        elif board is not None and slot in numbers:
+            board.update(slot, event)
+
+    def on_outcome(outcome: JobOutcome) -> None:
+        number = numbers.get(outcome.key)
+        if outcome.error is not None and number is not None:
+            # The child could not tell the study (its process died): record the crash here.
+            trial = study.get_trials(deepcopy=False)[number]
+            if trial.state == State.RUNNING:
+                study.tell(number, state=State.FAIL)
+                study.set_user_attr("crashed", [*study.user_attrs.get("crashed", []), number])
+        if board is not None and number is not None:
+            status = outcome.error or outcome.result["state"]
+            board.finish(outcome.key, status if outcome.error is None else f"failed: {status}")
+
+    if board is None:
+        _, interrupted = run_jobs(jobs, parallel, on_event, on_outcome)
+    else:
+        with board:
+            _, interrupted = run_jobs(jobs, parallel, on_event, on_outcome)
+    return write_outputs(optuna, plan, interrupted)
+
+
+def _trial_row(trial: Any) -> dict[str, Any]:
+    return {"number": trial.number, "state": trial.state.name.lower(), "value": trial.value,
+            "params": trial.params, "env_steps": trial.user_attrs.get("env_steps"),
+            "task": trial.user_attrs.get("task"), "error": trial.user_attrs.get("error")}
+
+
+def _save_axes(ax: Any, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig = ax.figure if hasattr(ax, "figure") else ax.flat[0].figure
+    fig.set_size_inches(8, 5)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    atomic_write(path, lambda fh: fh.write(buf.getvalue()))
+
+
+def write_outputs(optuna: Any, plan: TunePlan, interrupted: bool) -> TuneResult:
+    """best.yaml (the best trial's complete config, writing into the base config's task_dir),
+    history.png and importances.png (Optuna's matplotlib visualizations), and study.json."""
+    study = optuna.load_study(study_name=STUDY_NAME, storage=plan.storage)
+    trials = [_trial_row(t) for t in study.get_trials(deepcopy=False)]
+    notes: list[str] = []
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    best = None
+    if complete:
+        best_trial = study.best_trial
+        best = _trial_row(best_trial)
+        config = read_config(Path(best_trial.user_attrs["task"]))
+        config["general_cfg"]["task_dir"] = plan.task_dir
+        header = (f"# best trial {best_trial.number} of {plan.study_dir}: objective {best_trial.value:.4g} "
+                  f"({plan.tune.objective}); run it with `joyrl run best.yaml`\n")
+        atomic_write_text(plan.study_dir / "best.yaml", header + yaml.safe_dump(config, sort_keys=False))
+    else:
+        notes.append("no trial completed yet: no best.yaml")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        from optuna.visualization import matplotlib as optuna_plots
+
+        if complete:
+            _save_axes(optuna_plots.plot_optimization_history(study), plan.study_dir / "history.png")
+            try:
+                _save_axes(optuna_plots.plot_param_importances(study), plan.study_dir / "importances.png")
+            except (ValueError, RuntimeError) as exc:
+                notes.append(f"no importances.png: {exc}")
+    document = {"study_dir": str(plan.study_dir), "n_trials": plan.tune.n_trials, "objective": plan.tune.objective,
+                "direction": plan.tune.direction, "best": best, "trials": trials,
+                "tune": asdict(plan.tune)}
+    atomic_write_text(plan.study_dir / "study.json", json.dumps(document, indent=2, default=str) + "\n")
+    return TuneResult(plan.study_dir, trials, best, interrupted, notes)
+
