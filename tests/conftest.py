@@ -15,7 +15,7 @@ __all__ = ["EPISODES_HEADER", "EXAMPLE_YAML", "REPO_ROOT", "joyrl_script", "quic
 # An outside algorithm plugin for the experiment tests, made with the make_distribution fixture: no
 # learning, its greedy policy is a CartPole controller whose quality is its `skill` key (1: balances
 # for hundreds of steps, 0: always pushes left, ~10 steps), so trials differ deterministically. It
-# fails on purpose for two general seeds: 13 kills its process, 14 raises.
+# fails on purpose for two general seeds (13 kills its process, 14 raises) and with `fail: true`.
 SKILL_PLUGIN = '''
 import os
 from dataclasses import dataclass
@@ -29,6 +29,7 @@ from joyrl_core import Agent, hookimpl, option
 @dataclass
 class SkillConfig:
     skill: int = option(1, "1: a balancing controller; 0: always action 0", minimum=0, maximum=1)
+    fail: bool = option(False, "raise when the agent is built")
 
 
 class SkillAgent(Agent):
@@ -37,6 +38,8 @@ class SkillAgent(Agent):
             os._exit(3)
         if torch.initial_seed() == 14:
             raise RuntimeError("seed 14 fails on purpose")
+        if config.fail:
+            raise RuntimeError("fail: true fails on purpose")
         self.skill = config.skill
 
     def predict_action(self, obs):

@@ -54,7 +54,8 @@ class TunePlan:
     tune: TuneConfig
     params: list[Param]
     study_dir: Path
-    task_dir: str  # the base config's, for best.yaml
+    task_dir: str  # the base config's task_dir and loggers, for best.yaml
+    loggers: list[str]
     torch_threads: int
     max_env_steps: int | None
     eval_every_steps: int
@@ -116,7 +117,8 @@ def plan_tune(registry: Registry, source: str | Path | Mapping[str, Any], overri
             except ConfigError as exc:
                 raise ConfigError(f"tune.space.{param.key} = {value!r}: {exc}") from None
     root = Path(study_dir) if study_dir is not None else Path(general.task_dir) / f"Tune_{safe_name(Path(label).stem)}"
-    return TunePlan(raw, label, list(overrides), tune, params, root, general.task_dir, general.torch_threads,
+    return TunePlan(raw, label, list(overrides), tune, params, root, general.task_dir, list(general.loggers),
+                    general.torch_threads,
                     general.max_env_steps, general.eval_every_steps)
 
 
@@ -283,11 +285,15 @@ def run_tune(plan: TunePlan, show_progress: bool = True) -> TuneResult:
     def on_outcome(outcome: JobOutcome) -> None:
         number = numbers.get(outcome.key)
         if outcome.error is not None and number is not None:
-            # The child could not tell the study (its process died): record the crash here.
             trial = study.get_trials(deepcopy=False)[number]
             if trial.state == State.RUNNING:
+                # The child could not tell the study: Ctrl-C before or after its run (try the same
+                # parameters again), or its process died (a crash: counted, not retried).
                 study.tell(number, state=State.FAIL)
-                study.set_user_attr("crashed", [*study.user_attrs.get("crashed", []), number])
+                if outcome.interrupted:
+                    study.enqueue_trial(trial.params)
+                else:
+                    study.set_user_attr("crashed", [*study.user_attrs.get("crashed", []), number])
         if board is not None and number is not None:
             status = outcome.error or outcome.result["state"]
             board.finish(outcome.key, status if outcome.error is None else f"failed: {status}")
@@ -318,7 +324,7 @@ def _save_axes(ax: Any, path: Path) -> None:
 
 
 def write_outputs(optuna: Any, plan: TunePlan, interrupted: bool) -> TuneResult:
-    """best.yaml (the best trial's complete config, writing into the base config's task_dir),
+    """best.yaml (the best trial's complete config, with the base config's task_dir and loggers),
     history.png and importances.png (Optuna's matplotlib visualizations), and study.json."""
     study = optuna.load_study(study_name=STUDY_NAME, storage=plan.storage)
     trials = [_trial_row(t) for t in study.get_trials(deepcopy=False)]
@@ -329,7 +335,9 @@ def write_outputs(optuna: Any, plan: TunePlan, interrupted: bool) -> TuneResult:
         best_trial = study.best_trial
         best = _trial_row(best_trial)
         config = read_config(Path(best_trial.user_attrs["task"]))
-        config["general_cfg"]["task_dir"] = plan.task_dir
+        # The trials wrote into the study folder without the console logger; a run of best.yaml is a
+        # normal run of the base config.
+        config["general_cfg"].update(task_dir=plan.task_dir, loggers=plan.loggers)
         header = (f"# best trial {best_trial.number} of {plan.study_dir}: objective {best_trial.value:.4g} "
                   f"({plan.tune.objective}); run it with `joyrl run best.yaml`\n")
         atomic_write_text(plan.study_dir / "best.yaml", header + yaml.safe_dump(config, sort_keys=False))

@@ -1,0 +1,128 @@
+"""``joyrl tune``: checks before any trial, pruning, crashes, Ctrl-C and rerun, best.yaml."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import optuna
+import pytest
+import yaml
+from conftest import SKILL_PLUGIN, joyrl_script
+
+from joyrl_core import load_registry
+from joyrl_core.experiments.tune import STUDY_NAME, finished_count, plan_tune, run_tune
+
+TINY_DQN = {
+    "general_cfg": {"algo_name": "DQN", "max_episode": -1, "max_env_steps": 300, "max_step": 200, "seed": 1,
+                    "online_eval": True, "online_eval_episode": 1, "eval_every_steps": 150,
+                    "model_save_fre": 100000, "save_fig": False, "loggers": ["csv"]},
+    "algo_cfg": {"value_layers": [{"layer_type": "linear", "layer_dim": [16], "activation": "relu"}],
+                 "batch_size": 16, "learning_starts": 32, "train_freq": 4},
+    "env_cfg": {"id": "CartPole-v1"},
+}
+SPACE = {"algo_cfg.lr": {"loguniform": [1.0e-4, 1.0e-2]}, "algo_cfg.batch_size": {"categorical": [16, 32]},
+         "algo_cfg.train_freq": {"int": [1, 8]}}
+
+
+def write_tune_file(path, task_dir, document=None, **tune):
+    doc = {**(document or TINY_DQN)}
+    doc["general_cfg"] = {**doc["general_cfg"], "task_dir": str(task_dir)}
+    doc["tune"] = {"space": SPACE, **tune}
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"space": {"algo_cfg.lrr": {"uniform": [0.1, 0.2]}}}, "unknown key algo_cfg.lrr (did you mean 'lr'?)"),
+    ({"space": {"algo_cfg.lr": {"gaussian": [0, 1]}}}, "tune.space.algo_cfg.lr: expected one of"),
+    ({"space": {"algo_cfg.lr": {"uniform": [0.1, 0.01]}}}, "the range [0.1, 0.01] is empty"),
+    ({"space": {"algo_cfg.batch_size": {"int": [0, 8]}}}, "algo_cfg.batch_size: expected a value >= 1"),
+    ({"space": {"general_cfg.seed": {"int": [1, 8]}}}, "the tuner sets this key itself"),
+    ({"n_trial": 3}, "unknown key tune.n_trial (did you mean 'n_trials'?)"),
+])
+def test_bad_tune_section_is_one_error_before_any_trial(cli, tmp_path, change, message):
+    config = write_tune_file(tmp_path / "t.yaml", tmp_path / "tasks", **change)
+    result = cli("tune", str(config))
+    assert result.exit_code != 0
+    assert message in result.output and result.output.count("\n") == 1, result.output
+    assert not (tmp_path / "tasks").exists()
+
+
+def test_tune_needs_online_evaluations(cli, tmp_path):
+    document = {**TINY_DQN, "general_cfg": {**TINY_DQN["general_cfg"], "online_eval": False}}
+    config = write_tune_file(tmp_path / "t.yaml", tmp_path / "tasks", document)
+    result = cli("tune", str(config))
+    assert result.exit_code != 0 and "online_eval: true and eval_every_steps" in result.output
+    result = cli("run", str(config))
+    assert result.exit_code != 0 and "a tune section is read by `joyrl tune`" in result.output
+
+
+def test_pruning_stops_a_clearly_worse_trial_and_a_crash_is_a_failed_trial(tmp_path, make_distribution):
+    make_distribution("joyrl-skill", "joyrl_skill", SKILL_PLUGIN)
+    document = {"general_cfg": {"algo_name": "SKILL", "max_episode": -1, "max_env_steps": 2000, "max_step": 200,
+                                "seed": 1, "online_eval": True, "online_eval_episode": 1, "eval_every_steps": 200,
+                                "save_fig": False, "loggers": ["csv"]},
+                "tune": {"n_trials": 4, "pruner": "median", "startup_trials": 2, "sampler": "random",
+                         "space": {"algo_cfg.skill": {"categorical": [0, 1]},
+                                   "algo_cfg.fail": {"categorical": [False, True]}}}}
+    document["general_cfg"]["task_dir"] = str(tmp_path / "tasks")
+    plan = plan_tune(load_registry(), document, study_dir=tmp_path / "study")
+    plan.study_dir.mkdir()
+    study = optuna.create_study(study_name=STUDY_NAME, storage=plan.storage, direction="maximize")
+    for params in ({"skill": 1, "fail": False}, {"skill": 1, "fail": False}, {"skill": 0, "fail": False},
+                   {"skill": 1, "fail": True}):
+        study.enqueue_trial({f"algo_cfg.{k}": v for k, v in params.items()})
+    result = run_tune(plan, show_progress=False)
+    states = [t["state"] for t in result.trials]
+    assert states == ["complete", "complete", "pruned", "fail"], result.trials
+    good, _, bad, crashed = result.trials
+    assert bad["env_steps"] == 200 and good["env_steps"] == 2000  # stopped at its first evaluation
+    assert "fail: true fails on purpose" in crashed["error"]
+    assert result.best["number"] == 0 and result.best["value"] >= 150
+    for name in ("best.yaml", "history.png", "study.json"):
+        assert (plan.study_dir / name).is_file()
+
+
+def _finished(storage):
+    try:
+        return finished_count(optuna, optuna.load_study(study_name=STUDY_NAME, storage=storage))
+    except Exception:  # the study is not made yet
+        return 0
+
+
+def test_interrupted_study_continues_on_rerun_and_best_yaml_runs(cli, tmp_path):
+    task_dir = tmp_path / "tasks"
+    config = write_tune_file(tmp_path / "tune_me.yaml", task_dir, n_trials=4, pruner="none", seed=3)
+    study_dir = task_dir / "Tune_tune_me"
+    storage = f"sqlite:///{study_dir / 'study.db'}"
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    process = subprocess.Popen([str(joyrl_script()), "tune", str(config)], cwd=tmp_path, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while _finished(storage) < 2 and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.3)
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, output
+    assert "rerun the same command to continue" in output
+    done = _finished(storage)
+    assert 2 <= done < 4
+    result = cli("tune", str(config))
+    assert result.exit_code == 0, result.output
+    study = optuna.load_study(study_name=STUDY_NAME, storage=storage)
+    assert finished_count(optuna, study) == 4
+    assert len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) == 4
+    # best.yaml is a complete config that `joyrl run` takes as it is, and it writes the same config back.
+    best = yaml.safe_load((study_dir / "best.yaml").read_text())
+    assert best["general_cfg"]["task_dir"] == str(task_dir) and best["general_cfg"]["loggers"] == ["csv"]
+    result = cli("run", str(study_dir / "best.yaml"))
+    assert result.exit_code == 0, result.output
+    [task] = [p for p in task_dir.iterdir() if p.name.startswith("Train_")]
+    assert yaml.safe_load((task / "config.yaml").read_text()) == best
