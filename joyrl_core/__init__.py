@@ -52,6 +52,7 @@ from joyrl_core.outputs.trajectories import (
     load_trajectories,
 )
 from joyrl_core.plugins.registry import Component, Registry, load_registry
+from joyrl_core.run.api import Policy, load_policy, train
 from joyrl_core.run.context import RunContext
 from joyrl_core.run.rollout import EnvRunner, EpisodeResult
 from joyrl_core.run.start import start_run
@@ -92,6 +93,7 @@ __all__ = [
     "JoyRLError",
     "Logger",
     "PluginError",
+    "Policy",
     "Registry",
     "ReplayQueue",
     "RunConfig",
@@ -108,6 +110,7 @@ __all__ = [
     "hookimpl",
     "load_checkpoint",
     "load_dataset",
+    "load_policy",
     "load_registry",
     "load_trajectories",
     "option",
@@ -115,5 +118,6 @@ __all__ = [
     "restore_agent",
     "save_checkpoint",
     "start_run",
+    "train",
     "write_transitions",
 ]

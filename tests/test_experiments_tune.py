@@ -10,7 +10,7 @@ import time
 import optuna
 import pytest
 import yaml
-from conftest import SKILL_PLUGIN, joyrl_script
+from conftest import REPO_ROOT, SKILL_PLUGIN, joyrl_script
 
 from joyrl_core import load_registry
 from joyrl_core.experiments.tune import STUDY_NAME, finished_count, plan_tune, run_tune
@@ -126,3 +126,12 @@ def test_interrupted_study_continues_on_rerun_and_best_yaml_runs(cli, tmp_path):
     assert result.exit_code == 0, result.output
     [task] = [p for p in task_dir.iterdir() if p.name.startswith("Train_")]
     assert yaml.safe_load((task / "config.yaml").read_text()) == best
+
+
+def test_every_tune_key_is_in_the_readme():
+    from joyrl_core.config import describe_options
+    from joyrl_core.experiments.space import TuneConfig
+
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    missing = [row.key for row in describe_options(TuneConfig) if f"| `{row.key}` |" not in readme]
+    assert not missing, f"README's tune table lacks {missing}"

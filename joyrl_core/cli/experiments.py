@@ -1,4 +1,4 @@
-"""The experiment commands: ``joyrl run --seeds``, ``joyrl report`` and ``joyrl tune``."""
+"""The commands over runs: ``joyrl run --seeds``, ``joyrl report``, ``joyrl tune`` and ``joyrl test``."""
 
 from __future__ import annotations
 
@@ -132,3 +132,40 @@ def tune(config: Path, overrides: tuple[str, ...], jobs: int | None, study_dir: 
     if result.interrupted:
         click.echo("interrupted: rerun the same command to continue the study", err=True)
         sys.exit(130)
+
+
+@click.command("test")
+@click.argument("task_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--checkpoint", help="best, latest or an update step (default: best where the run kept one, else latest).")
+@click.option("--episodes", type=click.IntRange(min=1), default=10, show_default=True, help="Greedy episodes to play.")
+@click.option("--gif", is_flag=True, help="Record the episodes (up to 1000 frames) into the new task's videos/video.gif.")
+@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE", help="Override a value of the task's config.")
+def test_task(task_dir: Path, checkpoint: str | None, episodes: int, gif: bool, overrides: tuple[str, ...]) -> None:
+    """Play greedy episodes with a trained task's checkpoint (RL Zoo's enjoy), as a test-mode run of
+    its config.yaml: the rewards go to a new Test_ task folder."""
+    import numpy as np
+
+    from joyrl_core.config import resolve_config
+    from joyrl_core.plugins.registry import load_registry
+    from joyrl_core.run.signals import restore_signals, stop_on_signals
+    from joyrl_core.run.start import start_run
+
+    if checkpoint is None:
+        checkpoint = "best" if (task_dir / "models" / "best.pt").is_file() else "latest"
+    registry = load_registry()
+    settings = ["general_cfg.mode=test", f"general_cfg.load_path={task_dir.resolve()}",
+                f"general_cfg.load_model={checkpoint}", f"general_cfg.test_episode={episodes}"]
+    if gif:
+        settings.append("env_cfg.render_mode=rgb_array")
+    config = resolve_config(registry, task_dir / "config.yaml", [*settings, *overrides])
+    previous = stop_on_signals()
+    try:
+        summary, task = start_run(config, registry)
+    finally:
+        restore_signals(previous)
+    click.echo(f"task folder: {task.root}")
+    if summary.test_rewards:
+        click.echo(f"test reward over {len(summary.test_rewards)} episodes ({checkpoint} checkpoint): "
+                   f"mean {np.mean(summary.test_rewards):.2f} std {np.std(summary.test_rewards):.2f}")
+    if (task.videos / "video.gif").is_file():
+        click.echo(f"wrote {task.videos / 'video.gif'}")

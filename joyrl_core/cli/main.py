@@ -238,7 +238,8 @@ def export_minari_command(task_dir: Path, dataset_id: str, author: str | None, d
     click.echo(f"wrote Minari dataset {dataset_id}: {dataset.total_episodes} episodes, {dataset.total_steps} steps")
 
 
-from joyrl_core.cli.experiments import report, tune  # noqa: E402 (they need ``main``'s error handling only)
+from joyrl_core.cli.experiments import report, test_task, tune  # noqa: E402 (they need only ``main``)
 
 main.add_command(report)
 main.add_command(tune)
+main.add_command(test_task)
