@@ -135,3 +135,9 @@ def test_every_tune_key_is_in_the_readme():
     readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
     missing = [row.key for row in describe_options(TuneConfig) if f"| `{row.key}` |" not in readme]
     assert not missing, f"README's tune table lacks {missing}"
+
+
+@pytest.mark.parametrize("path", sorted((REPO_ROOT / "examples").glob("tune_*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_tune_example_plans(registry, path):
+    plan = plan_tune(registry, path)
+    assert plan.tune.n_trials >= 1 and plan.params
