@@ -36,7 +36,7 @@ import gymnasium as gym
 import numpy as np
 
 import joyrl_core
-from joyrl_core import EnvRunner, EnvSpec, ReplayQueue, load_registry, resolve_config, start_run
+from joyrl_core import EnvRunner, EnvSpec, PolicyStep, ReplayQueue, load_registry, resolve_config, start_run
 
 ENV_ID = "CartPole-v1"
 MAX_STEP = 500  # CartPole-v1's own TimeLimit; random episodes end long before (~22 steps)
@@ -142,8 +142,8 @@ def bench_env_runner(registry, spec: EnvSpec, n_steps: int, seed: int, with_buff
     runner = EnvRunner(env, seed, MAX_STEP)
     steps = 0
 
-    def act(obs: np.ndarray) -> np.ndarray:  # the trainer's closure
-        return agent.sample_action(obs, steps)
+    def act(obs: np.ndarray) -> PolicyStep:  # the trainer's closure
+        return agent.act(obs, steps)
 
     gc.collect()
     start = time.perf_counter()

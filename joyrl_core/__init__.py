@@ -6,6 +6,7 @@ Everything listed in ``__all__`` is public and stable; every other module attrib
 from importlib.metadata import PackageNotFoundError, version
 
 from joyrl_core.components.replay_queue import ReplayQueue
+from joyrl_core.components.rollout_buffer import RolloutBuffer
 from joyrl_core.config import (
     ExtraKeys,
     GeneralConfig,
@@ -14,17 +15,20 @@ from joyrl_core.config import (
     option,
     resolve_config,
 )
-from joyrl_core.contracts.agent import Agent
+from joyrl_core.contracts.agent import Agent, PolicyStep
 from joyrl_core.contracts.backend import Backend
 from joyrl_core.contracts.buffer import (
     Batch,
     Buffer,
+    BufferCapabilities,
+    ExtraColumns,
     allocate_transitions,
     write_transitions,
 )
 from joyrl_core.contracts.hookspecs import hookimpl
 from joyrl_core.contracts.logger import Logger
 from joyrl_core.contracts.records import EpisodeRecord, RunSummary
+from joyrl_core.contracts.run_shape import RunShape
 from joyrl_core.contracts.spaces import EnvSpec
 from joyrl_core.data.dataset import Dataset, dataset_field, load_dataset
 from joyrl_core.errors import (
@@ -54,7 +58,7 @@ from joyrl_core.outputs.trajectories import (
 from joyrl_core.plugins.registry import Component, Registry, load_registry
 from joyrl_core.run.api import Policy, load_policy, train
 from joyrl_core.run.context import RunContext
-from joyrl_core.run.rollout import EnvRunner, EpisodeResult
+from joyrl_core.run.rollout import EnvRunner, EpisodeResult, greedy_policy
 from joyrl_core.run.start import start_run
 from joyrl_core.run.trainer import Trainer, restore_agent
 from joyrl_core.run.transition_log import TransitionLog
@@ -75,6 +79,7 @@ __all__ = [
     "Backend",
     "Batch",
     "Buffer",
+    "BufferCapabilities",
     "CheckpointError",
     "Component",
     "ComponentNotFoundError",
@@ -88,16 +93,20 @@ __all__ = [
     "EnvSpec",
     "EpisodeRecord",
     "EpisodeResult",
+    "ExtraColumns",
     "ExtraKeys",
     "GeneralConfig",
     "JoyRLError",
     "Logger",
     "PluginError",
     "Policy",
+    "PolicyStep",
     "Registry",
     "ReplayQueue",
+    "RolloutBuffer",
     "RunConfig",
     "RunContext",
+    "RunShape",
     "RunSummary",
     "Trainer",
     "Trajectory",
@@ -107,6 +116,7 @@ __all__ = [
     "allocate_transitions",
     "config_to_dict",
     "dataset_field",
+    "greedy_policy",
     "hookimpl",
     "load_checkpoint",
     "load_dataset",

@@ -177,7 +177,8 @@ def test_transition_log_keeps_pushes_in_order_and_grows():
     log.push_batch(np.full((3, 3), 9, dtype=np.float32), np.array([1, 0, 1]), np.array([0.5, 0.5, 0.5]),
                    np.full((3, 3), 10, dtype=np.float32), np.array([False, False, True]))
     arrays = log.arrays()
-    assert list(arrays) == list(TransitionLog.FIELDS) and len(log) == 8
+    assert list(arrays) == [*TransitionLog.FIELDS, "extras"] and arrays["extras"] == {} and len(log) == 8
+    np.testing.assert_array_equal(arrays["env_ids"], [0, 0, 0, 0, 0, 0, 1, 2])
     np.testing.assert_array_equal(arrays["obs"][:, 0], [0, 1, 2, 3, 4, 9, 9, 9])
     np.testing.assert_array_equal(arrays["actions"], [0, 1, 0, 1, 0, 1, 0, 1])
     np.testing.assert_array_equal(arrays["rewards"], [0, 1, 2, 3, 4, 0.5, 0.5, 0.5])

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from joyrl_core import build_layers, init_weights, layer_list, parse_layers
+from joyrl_core import LayerConfig, build_layers, init_weights, layer_list, parse_layers
 
 
 def test_mlp_layers_give_plain_sequential_keys_and_output_width():
@@ -56,3 +56,14 @@ def test_orthogonal_init_gives_orthogonal_weights_and_zero_biases():
     before = net[2].weight.detach().clone()
     init_weights(net, "default")
     assert torch.equal(before, net[2].weight.detach())
+
+
+def test_joyrl_info_documents_the_layer_vocabulary_once(cli):
+    result = cli("info", "layers")
+    assert result.exit_code == 0, result.output
+    for key in ("layer_type", "layer_dim", "activation", "kernel_size", "stride", "padding"):
+        assert key in result.output
+    # Components whose keys are layer lists point there instead of repeating the entry's keys.
+    from joyrl_core.config.validate import describe_type
+
+    assert describe_type(list[LayerConfig]) == "a layer list (see `joyrl info layers`)"

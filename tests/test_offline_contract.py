@@ -72,7 +72,7 @@ class CountingAgent(Agent):
 AGENTS: list[CountingAgent] = []
 
 
-def _make(config, env_spec, device, seed):
+def _make(config, env_spec, device, seed, shape):
     AGENTS.append(CountingAgent(config, env_spec, device, seed))
     return AGENTS[-1]
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import joyrl_core
-from joyrl_core import Buffer, EnvRunner
+from joyrl_core import Buffer, EnvRunner, PolicyStep
 
 from conftest import quick_overrides, read_episodes
 
@@ -22,16 +22,13 @@ class ListBuffer(Buffer):
     def __init__(self):
         self.rows: list[tuple] = []
 
-    def push(self, obs, action, reward, next_obs, terminated, truncated=None):
+    def push(self, obs, action, reward, next_obs, terminated, truncated=None, *, env_id=0, extras=None):
         self.rows.append((np.array(obs), action, reward, np.array(next_obs), terminated, truncated))
 
-    def push_batch(self, obs, actions, rewards, next_obs, terminated, truncated=None):
+    def push_batch(self, obs, actions, rewards, next_obs, terminated, truncated=None, *, env_ids=None, extras=None):
         truncated = [None] * len(rewards) if truncated is None else truncated
         for row in zip(obs, actions, rewards, next_obs, terminated, truncated):
             self.push(*row)
-
-    def sample(self, batch_size):
-        raise NotImplementedError
 
     def __len__(self):
         return len(self.rows)
@@ -42,7 +39,7 @@ class ListBuffer(Buffer):
 
 
 def always(action: int):
-    return lambda obs: np.full(len(obs), action)
+    return lambda obs: PolicyStep(np.full(len(obs), action))
 
 
 def alternate():
@@ -50,7 +47,7 @@ def alternate():
 
     def act(obs):
         state["t"] += 1
-        return np.full(len(obs), state["t"] % 2)
+        return PolicyStep(np.full(len(obs), state["t"] % 2))
 
     return act
 
@@ -109,7 +106,7 @@ def run_episodes(seed, n=4, policy="random"):
     """First observations and per-episode (reward, length) of ``n`` episodes of one runner."""
     env = cartpole()
     runner = EnvRunner(env, seed=seed, max_steps=500)
-    act = (lambda obs: np.array([env.action_space.sample()])) if policy == "random" else always(0)
+    act = (lambda obs: PolicyStep(np.array([env.action_space.sample()]))) if policy == "random" else always(0)
     firsts, outcomes = [], []
     for _ in range(n):
         buffer = ListBuffer()

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import joyrl_core
-from joyrl_core import EnvRunner, EnvSpec, ReplayQueue
+from joyrl_core import EnvRunner, EnvSpec, PolicyStep, ReplayQueue
 from joyrl_core.run.rollout import VectorEnvRunner
 
 from conftest import quick_overrides, read_episodes
@@ -15,9 +15,9 @@ from conftest import quick_overrides, read_episodes
 SEED = 11
 
 
-def lean_policy(obs: np.ndarray) -> np.ndarray:
+def lean_policy(obs: np.ndarray) -> PolicyStep:
     """Push the cart towards where the pole leans: deterministic, and episodes of varied length."""
-    return (obs[:, 2] > 0).astype(np.int64)
+    return PolicyStep((obs[:, 2] > 0).astype(np.int64))
 
 
 def make_vector(n: int, max_step: int) -> gym.vector.VectorEnv:

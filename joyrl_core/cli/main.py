@@ -163,7 +163,8 @@ def plot(task_dirs: tuple[Path, ...], output: Path, show: bool) -> None:
 @click.argument("name")
 @click.option("--kind", type=click.Choice(KIND_CHOICES), help="The kind, where NAME exists in several kinds.")
 def info(name: str, kind: str | None) -> None:
-    """Show a component's config keys with their types, defaults and help (e.g. `joyrl info DQN`)."""
+    """Show a component's config keys with their types, defaults and help (e.g. `joyrl info DQN`);
+    `joyrl info general_cfg` the core's keys, `joyrl info layers` the layer-list vocabulary."""
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
@@ -176,6 +177,14 @@ def info(name: str, kind: str | None) -> None:
         found = []
         sections = [("general_cfg", GeneralConfig)]
         title = "general_cfg: the core's own keys"
+    elif name == "layers":
+        from joyrl_core.networks.layers import LayerConfig
+
+        found = []
+        sections = [("one entry of a layer list", LayerConfig)]
+        title = ("layer lists: every network key typed 'a layer list' (DQN's value_layers, PPO's actor_layers, "
+                 "...) is a list of these entries, applied in order, e.g. "
+                 "[{layer_type: linear, layer_dim: [64], activation: tanh}, ...]")
     else:
         kinds = [kind] if kind else list(KIND_CHOICES)
         found = [registry.components[k][name] for k in kinds if name in registry.components[k]]

@@ -59,5 +59,5 @@ class RandomAgent(Agent):
         self._rng.bit_generator.state = state["rng"]
 
 
-def make_random_agent(config: None, env_spec: EnvSpec, device: str, seed: int | None) -> RandomAgent:
+def make_random_agent(config: None, env_spec: EnvSpec, device: str, seed: int | None, shape=None) -> RandomAgent:
     return RandomAgent(env_spec, seed)

@@ -7,6 +7,7 @@ import numpy as np
 from joyrl_core.contracts.buffer import (
     Batch,
     Buffer,
+    BufferCapabilities,
     allocate_transitions,
     write_transitions,
 )
@@ -27,7 +28,11 @@ class ReplayQueue(Buffer):
     the ring): there it bootstraps from that newest transition's own ``next_obs`` with ``gamma^m``,
     a shorter but exact return, so sampling probabilities (uniform, or a subclass's priorities) are
     left as they are. Everything is vectorized over the batch and the window.
+
+    Each row keeps the env stream it came from (``Batch.env_ids``); agents' ``extras`` are not kept.
     """
+
+    capabilities = BufferCapabilities(random_sampling=True, n_step=True)
 
     def __init__(self, capacity: int, env_spec: EnvSpec, seed: int | None = None):
         if capacity < 1:
@@ -38,6 +43,7 @@ class ReplayQueue(Buffer):
         # Which push call wrote each row (-1: never written) and how many rows that call wrote.
         self._push_id = np.full(capacity, -1, dtype=np.int64)
         self._stride = np.ones(capacity, dtype=np.int64)
+        self._env_ids = np.zeros(capacity, dtype=np.int64)
         self._pushes = 0
         self._pushed = 0
         self._ones = np.ones(0, dtype=np.float32)
@@ -55,9 +61,11 @@ class ReplayQueue(Buffer):
         """Transitions pushed since the buffer was made, overwritten ones included."""
         return self._pushed
 
-    def push(self, obs, action, reward: float, next_obs, terminated: bool, truncated: bool = False) -> None:
+    def push(self, obs, action, reward: float, next_obs, terminated: bool, truncated: bool = False, *,
+             env_id: int = 0, extras=None) -> None:
         i = self._pos
         write_transitions(self._columns, i, obs, action, reward, next_obs, terminated, truncated)
+        self._env_ids[i] = env_id
         self._push_id[i] = self._pushes
         self._stride[i] = 1
         self._pushes += 1
@@ -66,20 +74,24 @@ class ReplayQueue(Buffer):
         if self._size < self.capacity:
             self._size += 1
 
-    def push_batch(self, obs, actions, rewards, next_obs, terminated, truncated=None) -> None:
+    def push_batch(self, obs, actions, rewards, next_obs, terminated, truncated=None, *,
+                   env_ids=None, extras=None) -> None:
         n = len(rewards)
         stride = n
         self._pushed += n
         if truncated is None:
             truncated = np.zeros(n, dtype=np.float32)
+        if env_ids is None:
+            env_ids = np.arange(n)
         if n > self.capacity:
             # Only the newest `capacity` transitions would survive anyway.
-            obs, actions, rewards, next_obs, terminated, truncated = (
-                a[-self.capacity :] for a in (obs, actions, rewards, next_obs, terminated, truncated)
+            obs, actions, rewards, next_obs, terminated, truncated, env_ids = (
+                a[-self.capacity :] for a in (obs, actions, rewards, next_obs, terminated, truncated, env_ids)
             )
             n = self.capacity
         idx = (self._pos + np.arange(n)) % self.capacity
         write_transitions(self._columns, idx, obs, actions, rewards, next_obs, terminated, truncated)
+        self._env_ids[idx] = env_ids
         self._push_id[idx] = self._pushes
         self._stride[idx] = stride
         self._pushes += 1
@@ -112,6 +124,7 @@ class ReplayQueue(Buffer):
                 indices=idx,
                 weights=weights,
                 discounts=self._discounts,
+                env_ids=self._env_ids[idx],
             )
         ks = np.arange(n_step)
         # rows[b, k]: where step t+k of sample b's env would be; valid where the very next push calls wrote it.
@@ -137,4 +150,5 @@ class ReplayQueue(Buffer):
             indices=idx,
             weights=weights,
             discounts=(np.float32(gamma) ** m.astype(np.float32)).astype(np.float32),
+            env_ids=self._env_ids[idx],
         )

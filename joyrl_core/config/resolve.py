@@ -234,6 +234,7 @@ def resolve_config(
 
     algo_raw = raw["algo_cfg"]
     buffer_cfg = None
+    buffer_component = None
     buffer_type = _selected(algo_raw, "buffer_type", algo_component.config_type)
     if isinstance(buffer_type, str):
         buffer_component = lookup("buffer", buffer_type, "algo_cfg", "buffer_type")
@@ -242,12 +243,45 @@ def resolve_config(
     env_raw = raw["env_cfg"]
     vector = _take_section(VectorConfig, env_raw, "env_cfg", sources)
     env = _build_plugin_section(env_component, env_raw, "env_cfg", sources)
-    return RunConfig(
+    config = RunConfig(
         general=general, algo=algo, env=env, buffer=buffer_cfg, vector=vector,
         backend=extension_cfgs.get(f"backend {general.mp_backend}"),
         loggers={name: extension_cfgs.get(f"logger {name}") for name in general.loggers},
         source=sources.yaml_path or "defaults",
     )
+    _check_buffer_needs(registry, algo_component, buffer_component, config, sources)
+    return config
+
+
+def _check_buffer_needs(registry: Any, algo_component: Any, buffer_component: Any, config: RunConfig,
+                        sources: _Sources) -> None:
+    """Refuse a buffer that lacks what the algorithm needs for this config and run shape (one line)."""
+    if algo_component.buffer_needs is None:
+        return
+    from joyrl_core.contracts.run_shape import RunShape
+
+    try:
+        needs = algo_component.buffer_needs(config.algo, RunShape.of(config))
+    except ValueError as exc:
+        key = str(exc).split(":")[0].split(".")[0]
+        raise ConfigError(f"{sources.of('algo_cfg', key)}: algo_cfg.{exc}") from None
+    needed = needs.names()
+    if not needed:
+        return
+    algo = f"{algo_component.kind} {algo_component.name!r} ({algo_component.distribution})"
+    fitting = [name for name in registry.names("buffer") if not registry.get("buffer", name).capabilities.missing(needs)]
+    hint = f"; installed buffers that do: {', '.join(fitting)}" if fitting else ""
+    where = sources.of("algo_cfg", "buffer_type")
+    if buffer_component is None:
+        raise ConfigError(f"{where}: algo_cfg.buffer_type: {algo} needs a buffer with {', '.join(needed)}, "
+                          f"but buffer_type is null{hint}")
+    missing = buffer_component.capabilities.missing(needs)
+    if missing:
+        offers = ", ".join(buffer_component.capabilities.names()) or "nothing declared"
+        raise ConfigError(
+            f"{where}: algo_cfg.buffer_type: {algo} needs a buffer with {', '.join(missing)}, but buffer "
+            f"{buffer_component.name!r} ({buffer_component.distribution}) offers {offers}{hint}"
+        )
 
 
 def _no_algorithm_message(registry: Any, sources: _Sources) -> str:

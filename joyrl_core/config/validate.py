@@ -40,6 +40,9 @@ def describe_type(tp: Any) -> str:
     if origin in (typing.Union, types.UnionType):
         return " or ".join("null" if a is type(None) else describe_type(a) for a in args)
     if origin is list:
+        described_as = getattr(args[0], "DESCRIBED_AS", None) if args else None
+        if described_as:
+            return described_as
         return f"a list of {describe_type(args[0])}" if args else "a list"
     if origin is dict:
         return "a mapping"

@@ -4,17 +4,35 @@ Acting and learning are separate so that a backend may run them in different pro
 an agent only to act (``sample_action``/``predict_action`` from weights set with ``set_weights``), a
 learner holds one to learn (``update`` from a buffer) and hands out ``get_weights``. The ``single``
 backend uses one agent for both, in one process. Checkpoints are ``state_dict``/``load_state_dict``.
+
+Whoever steps the env while training calls :meth:`Agent.act`; an agent that needs, for every stored
+step, what its policy computed when it acted (on-policy learners: ``log_prob``, ``value``) returns those
+arrays there, and every runner (one env, vectorized, remote workers) carries them into the buffer
+row-aligned and unchanged (``extras`` of ``Buffer.push_batch``, ``Batch.extras``).
 """
 
 from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, ClassVar
+from types import MappingProxyType
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
 from joyrl_core.contracts.buffer import Buffer
+
+
+NO_EXTRAS: Mapping[str, np.ndarray] = MappingProxyType({})
+
+
+class PolicyStep(NamedTuple):
+    """What :meth:`Agent.act` returns: the actions of a batch of observations and the per-step arrays
+    (each with the same leading axis) the policy computed for them; ``extras`` is empty for agents
+    that keep nothing per step."""
+
+    actions: np.ndarray
+    extras: Mapping[str, np.ndarray] = NO_EXTRAS
 
 
 class Agent(abc.ABC):
@@ -41,6 +59,19 @@ class Agent(abc.ABC):
         the like) are a function of it, so workers in other processes explore exactly as the learner's
         schedule says. Called once per (vectorized) env step by whoever steps the env.
         """
+
+    def act(self, obs: np.ndarray, env_steps: int) -> PolicyStep:
+        """Exploring actions plus the per-step arrays to store with them, while training.
+
+        This is what runners call on every (vectorized) training step. The default returns
+        :meth:`sample_action`'s actions and no extras, which is all an off-policy agent needs. An
+        agent that overrides it returns ``PolicyStep(actions, {"log_prob": ..., "value": ...})``, arrays
+        with a leading axis of ``len(obs)``; it must then declare ``extra_columns`` in its
+        ``buffer_needs`` (``register_algorithms``) so that its buffer stores them. Actions go to the env
+        as returned and are stored as returned: an agent that clips its samples to the action bounds and
+        learns from the unclipped sample keeps that sample in its extras.
+        """
+        return PolicyStep(self.sample_action(obs, env_steps))
 
     @abc.abstractmethod
     def predict_action(self, obs: np.ndarray) -> np.ndarray:

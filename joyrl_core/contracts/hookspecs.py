@@ -5,7 +5,7 @@ below with ``@joyrl_core.hookimpl``. Each hook is called once per run (and once 
 list-plugins``), right after the plugins are loaded and before any config is read, with a single
 argument ``register``: a callable the plugin calls once per component it provides::
 
-    register(name, factory, config_type, summary)
+    register(name, factory, config_type, summary, *, capabilities=None, buffer_needs=None)
 
 - ``name`` (str): what YAML selects the component by (``algo_name: DQN``, ``buffer_type: REPLAY_QUE``,
   ``env_name: gym``, ``mp_backend: single``, ``loggers: [console]``). Unique within its kind across all
@@ -15,6 +15,13 @@ argument ``register``: a callable the plugin calls once per component it provide
 - ``config_type`` (a dataclass type, or ``None``): the typed defaults of the component's YAML section.
   YAML and ``--set`` values are validated against its fields and type hints.
 - ``summary`` (str): one line shown by ``joyrl list-plugins``.
+- ``capabilities`` (buffers only): a :class:`joyrl_core.BufferCapabilities`, what the buffer serves;
+  omitted, ``random_sampling`` alone (a replay buffer).
+- ``buffer_needs`` (algorithms only): ``buffer_needs(config, shape) -> BufferCapabilities``, what the
+  algorithm requires of its buffer for this ``algo_cfg`` and :class:`joyrl_core.RunShape`; omitted, nothing
+  is required. It may raise ``ValueError("key: ...")`` for a combination of config and run shape that
+  cannot work. Both are checked when the config is resolved, before a task folder exists: a buffer that
+  lacks what the algorithm needs is a one-line ``ConfigError`` naming both.
 
 The hooks return nothing; what they register is what counts. They are called through pluggy's hook
 caller, so ``@hookimpl(tryfirst=True)``/``trylast`` order a plugin's registrations against the others',
@@ -64,11 +71,12 @@ COMPONENT_KINDS: tuple[ComponentKind, ...] = (
 def register_algorithms(register):
     """Register algorithms (selected by ``general_cfg.algo_name``).
 
-    factory: ``factory(config, env_spec, device, seed) -> joyrl_core.Agent`` where ``config`` is an
-    instance of ``config_type`` (the run's ``algo_cfg``), ``env_spec`` a :class:`joyrl_core.EnvSpec`,
-    ``device`` a resolved ``torch.device`` string such as ``"cpu"`` or ``"cuda"``, and ``seed`` an int
-    or ``None`` (unseeded). Called once per process that acts or learns (a backend may build several
-    agents: one per worker, one per learner).
+    factory: ``factory(config, env_spec, device, seed, shape) -> joyrl_core.Agent`` where ``config`` is
+    an instance of ``config_type`` (the run's ``algo_cfg``), ``env_spec`` a :class:`joyrl_core.EnvSpec`,
+    ``device`` a resolved ``torch.device`` string such as ``"cpu"`` or ``"cuda"``, ``seed`` an int
+    or ``None`` (unseeded), and ``shape`` the :class:`joyrl_core.RunShape` (envs per process, workers,
+    backend, the env-step budget schedules anneal over). Called once per process that acts or learns (a
+    backend may build several agents: one per worker, one per learner).
     """
 
 
@@ -76,10 +84,12 @@ def register_algorithms(register):
 def register_buffers(register):
     """Register experience buffers (selected by ``algo_cfg.buffer_type``).
 
-    factory: ``factory(capacity, env_spec, config, seed) -> joyrl_core.Buffer`` where ``capacity`` is
-    ``algo_cfg.buffer_size``, ``config`` an instance of ``config_type`` whose fields are read from
-    ``algo_cfg`` (so a buffer's own options sit beside the algorithm's), and ``seed`` an int or ``None``.
-    Called once per learner, before training starts.
+    factory: ``factory(capacity, env_spec, config, seed, shape) -> joyrl_core.Buffer`` where ``capacity``
+    is ``algo_cfg.buffer_size`` (``None`` when the algorithm's config has no such key: the buffer sizes
+    itself, as ``ROLLOUT`` does from its ``n_steps`` and ``shape.env_streams``), ``config`` an instance of
+    ``config_type`` whose fields are read from ``algo_cfg`` (so a buffer's own options sit beside the
+    algorithm's), ``seed`` an int or ``None``, and ``shape`` the :class:`joyrl_core.RunShape`. Called once
+    per learner, before training starts.
     """
 
 

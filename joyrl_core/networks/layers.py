@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from joyrl_core.config import option
 
@@ -31,6 +31,9 @@ Init = Literal["default", "orthogonal"]
 @dataclass
 class LayerConfig:
     """One layer of a network trunk."""
+
+    # How config docs and errors name a list of these (`joyrl info layers` documents the entries).
+    DESCRIBED_AS: ClassVar[str] = "a layer list (see `joyrl info layers`)"
 
     layer_type: LayerType = option("linear", "layer type: linear, conv2d or flatten")
     layer_dim: list[int] = option([256], "output width of a linear layer, or output channels of a conv2d, as a one-element list")

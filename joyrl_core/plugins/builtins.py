@@ -9,9 +9,11 @@ from __future__ import annotations
 from joyrl_core.components.gym_env import GymEnvConfig, make_gym_env
 from joyrl_core.components.random_agent import make_random_agent
 from joyrl_core.components.replay_queue import ReplayQueue
+from joyrl_core.components.rollout_buffer import RolloutBuffer, RolloutConfig, make_rollout_buffer
 from joyrl_core.contracts.backend import Backend
 from joyrl_core.contracts.hookspecs import hookimpl
 from joyrl_core.contracts.records import RunSummary
+from joyrl_core.errors import ConfigError
 from joyrl_core.outputs.loggers import ConsoleLogger, CsvLogger
 from joyrl_core.run.context import RunContext
 from joyrl_core.run.trainer import Trainer
@@ -38,7 +40,9 @@ def make_tensorboard_logger(run: RunContext):
     return TensorBoardLogger(run)
 
 
-def make_replay_queue(capacity, env_spec, config, seed):
+def make_replay_queue(capacity, env_spec, config, seed, shape=None):
+    if capacity is None:
+        raise ConfigError("algo_cfg.buffer_size: REPLAY_QUE needs a capacity; the algorithm's config has no buffer_size")
     return ReplayQueue(capacity, env_spec, seed)
 
 
@@ -49,7 +53,11 @@ def register_algorithms(register):
 
 @hookimpl
 def register_buffers(register):
-    register("REPLAY_QUE", make_replay_queue, None, "FIFO replay ring buffer in numpy arrays, uniform sampling")
+    register("REPLAY_QUE", make_replay_queue, None, "FIFO replay ring buffer in numpy arrays, uniform sampling",
+             capabilities=ReplayQueue.capabilities)
+    register("ROLLOUT", make_rollout_buffer, RolloutConfig,
+             "on-policy rollout: n_steps x env streams in order, agent extras, GAE(lambda), minibatch epochs",
+             capabilities=RolloutBuffer.capabilities)
 
 
 @hookimpl

@@ -28,7 +28,9 @@ from typing import Any
 import pluggy
 
 from joyrl_core.contracts import hookspecs
+from joyrl_core.contracts.buffer import REPLAY, BufferCapabilities
 from joyrl_core.contracts.hookspecs import COMPONENT_KINDS
+from joyrl_core.contracts.run_shape import RunShape
 from joyrl_core.errors import (
     ComponentNotFoundError,
     DuplicateComponentError,
@@ -58,6 +60,8 @@ class Component:
     distribution: str
     version: str
     plugin: str
+    capabilities: BufferCapabilities | None = None
+    buffer_needs: Callable[[Any, RunShape], BufferCapabilities] | None = None
 
 
 @dataclass(frozen=True)
@@ -267,7 +271,9 @@ class _Register:
     version: str
     plugin: str
 
-    def __call__(self, name: str, factory: Callable[..., Any], config_type: type | None = None, summary: str = "") -> None:
+    def __call__(self, name: str, factory: Callable[..., Any], config_type: type | None = None, summary: str = "", *,
+                 capabilities: BufferCapabilities | None = None,
+                 buffer_needs: Callable[[Any, RunShape], BufferCapabilities] | None = None) -> None:
         kind = self.kind
         if not isinstance(name, str) or not name:
             raise PluginError(f"{kind} names must be non-empty strings, got {name!r}")
@@ -275,7 +281,14 @@ class _Register:
             raise PluginError(f"{kind} {name!r}: factory {factory!r} is not callable")
         if config_type is not None and not dataclasses.is_dataclass(config_type):
             raise PluginError(f"{kind} {name!r}: config_type must be a dataclass type, got {config_type!r}")
-        self.registry._add(Component(kind, name, factory, config_type, summary, self.dist, self.version, self.plugin))
+        if capabilities is not None and (kind != "buffer" or not isinstance(capabilities, BufferCapabilities)):
+            raise PluginError(f"{kind} {name!r}: capabilities is for buffers, a joyrl_core.BufferCapabilities")
+        if buffer_needs is not None and (kind != "algorithm" or not callable(buffer_needs)):
+            raise PluginError(f"{kind} {name!r}: buffer_needs is for algorithms, a callable (config, shape)")
+        if kind == "buffer" and capabilities is None:
+            capabilities = REPLAY
+        self.registry._add(Component(kind, name, factory, config_type, summary, self.dist, self.version, self.plugin,
+                                     capabilities, buffer_needs))
 
     def __repr__(self) -> str:  # what pluggy's trace shows for the argument
         return f"<register {self.kind}s of plugin {self.plugin!r} ({self.dist})>"

@@ -16,6 +16,7 @@ import numpy as np
 from joyrl_core.config import RunConfig
 from joyrl_core.contracts.agent import Agent
 from joyrl_core.contracts.buffer import Buffer
+from joyrl_core.contracts.run_shape import RunShape
 from joyrl_core.contracts.spaces import EnvSpec
 from joyrl_core.data.dataset import Dataset
 from joyrl_core.errors import EnvError, JoyRLError
@@ -112,6 +113,11 @@ class RunContext:
         an offline run (no env is stepped)."""
         return "update_steps" if self.dataset is not None else "env_steps"
 
+    @property
+    def shape(self) -> RunShape:
+        """The run's shape, as algorithm and buffer factories receive it."""
+        return RunShape.of(self.config)
+
     def seed_for(self, role: str, index: int = 0) -> int | None:
         """A distinct, reproducible seed per env or component role (train, eval, test, worker N)."""
         seed = self.config.general.seed
@@ -145,7 +151,7 @@ class RunContext:
     def make_agent(self, seed: int | None = None) -> Agent:
         component = self.registry.get("algorithm", self.config.general.algo_name)
         try:
-            agent = component.factory(self.config.algo, self.env_spec, self.device, seed)
+            agent = component.factory(self.config.algo, self.env_spec, self.device, seed, self.shape)
         except JoyRLError:
             raise
         except (ValueError, TypeError) as exc:  # the plugin's way of saying the config or env does not fit
@@ -166,8 +172,13 @@ class RunContext:
         if buffer_type is None:
             return None
         component = self.registry.get("buffer", buffer_type)
-        capacity = len(self.dataset) if self.dataset is not None else int(getattr(self.config.algo, "buffer_size"))
-        return component.factory(capacity, self.env_spec, self.config.buffer, seed)
+        capacity = len(self.dataset) if self.dataset is not None else getattr(self.config.algo, "buffer_size", None)
+        buffer = component.factory(None if capacity is None else int(capacity), self.env_spec, self.config.buffer,
+                                   seed, self.shape)
+        if not isinstance(buffer, Buffer):
+            raise JoyRLError(f"buffer {component.name!r} ({component.distribution}) built {type(buffer).__name__}, "
+                             "which is not a joyrl_core.Buffer")
+        return buffer
 
 
 def call_env_factory(factory: Any, name: str, env_cfg: Any, render_mode: str | None) -> gym.Env:

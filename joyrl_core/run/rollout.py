@@ -2,6 +2,10 @@
 
 Kept apart from learning so that any backend can drive it: the ``single`` backend learns between steps
 through ``on_step``; a remote worker only collects.
+
+The policy a runner steps with is a callable ``act(obs) -> PolicyStep`` on a batch of observations
+(:meth:`joyrl_core.Agent.act` while training, :func:`greedy_policy` for evaluation); the per-step arrays of its
+``extras`` go into the buffer with their transitions, row for row.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import dataclass, field
 import gymnasium as gym
 import numpy as np
 
+from joyrl_core.contracts.agent import Agent, PolicyStep
 from joyrl_core.contracts.buffer import Buffer
 from joyrl_core.outputs.trajectories import Trajectory
 from joyrl_core.run.transition_log import TransitionLog
@@ -42,6 +47,15 @@ def _trajectory(log: TransitionLog, episode_reward: float) -> Trajectory:
     )
 
 
+ActFn = Callable[[np.ndarray], PolicyStep]
+
+
+def greedy_policy(agent: Agent) -> ActFn:
+    """``agent.predict_action`` as a runner's policy (no extras): evaluation and test mode."""
+    predict = agent.predict_action
+    return lambda obs: PolicyStep(predict(obs))
+
+
 class EnvRunner:
     """Runs episodes of one env. The first reset uses ``seed``; later resets continue its RNG.
 
@@ -67,15 +81,15 @@ class EnvRunner:
 
     def run_episode(
         self,
-        act: Callable[[np.ndarray], np.ndarray],
+        act: ActFn,
         buffer: Buffer | None = None,
         on_step: Callable[[], bool] | None = None,
         record_frames: int = 0,
         record_trajectory: bool = False,
     ) -> EpisodeResult:
-        """Play one episode with ``act`` (batched: ``(1, *obs_shape) -> (1, ...)``).
+        """Play one episode with ``act`` (batched: ``(1, *obs_shape) -> PolicyStep`` of one row).
 
-        Every transition goes to ``buffer``; the last one of an episode cut by the env's time limit or by
+        Every transition goes to ``buffer`` as stream 0, with row 0 of the policy's extras; the last one of an episode cut by the env's time limit or by
         ``max_steps`` is pushed with ``terminated=False, truncated=True``, so its value bootstraps;
         ``on_step`` runs after each step (the single backend learns there) and returns ``True`` to end
         the episode there (the run has reached its step budget). ``record_frames`` > 0 keeps up to that many rendered frames; ``record_trajectory`` keeps
@@ -92,13 +106,18 @@ class EnvRunner:
         terminated = truncated = False
         length = 0
         while length < self.max_steps:
-            action = act(np.asarray(obs)[None])[0]
+            actions, extras = act(np.asarray(obs)[None])
+            action = actions[0]
             next_obs, reward, terminated, truncated, _ = env.step(action)
             total += float(reward)
             length += 1
             cut = truncated or length >= self.max_steps
             if buffer is not None:
-                buffer.push(obs, action, reward, next_obs, terminated, cut)
+                if extras:
+                    buffer.push(obs, action, reward, next_obs, terminated, cut,
+                                extras={name: value[0] for name, value in extras.items()})
+                else:
+                    buffer.push(obs, action, reward, next_obs, terminated, cut)
             if log is not None:
                 log.push(obs, action, reward, next_obs, terminated, cut)
             obs = next_obs
@@ -124,7 +143,8 @@ class VectorEnvRunner:
     """Steps N copies of an env at once (gymnasium's vector API, same-step autoreset).
 
     Each ``step`` acts on all N observations with one batched call, pushes N transitions with one
-    ``push_batch`` (row ``i`` is sub-env ``i``), and reports the episodes that ended. For an episode that
+    ``push_batch`` (row ``i`` is sub-env ``i``, with row ``i`` of the policy's extras), and reports the
+    episodes that ended. For an episode that
     ended, the pushed ``next_obs`` is the real final observation, not the reset one.
     """
 
@@ -139,9 +159,9 @@ class VectorEnvRunner:
         self._starts = np.full(self.n, time.perf_counter())
         self._logs = [TransitionLog() for _ in range(self.n)] if record_trajectories else None
 
-    def step(self, act: Callable[[np.ndarray], np.ndarray], buffer: Buffer | None) -> list[FinishedEpisode]:
+    def step(self, act: ActFn, buffer: Buffer | None) -> list[FinishedEpisode]:
         obs = self._obs
-        actions = act(obs)
+        actions, extras = act(obs)
         next_obs, rewards, terminated, truncated, info = self.venv.step(actions)
         done = terminated | truncated
         real_next = next_obs
@@ -150,7 +170,10 @@ class VectorEnvRunner:
             for i in np.flatnonzero(done):
                 real_next[i] = info["final_obs"][i]
         if buffer is not None:
-            buffer.push_batch(obs, actions, rewards, real_next, terminated, truncated)
+            if extras:
+                buffer.push_batch(obs, actions, rewards, real_next, terminated, truncated, extras=extras)
+            else:
+                buffer.push_batch(obs, actions, rewards, real_next, terminated, truncated)
         self._returns += rewards
         self._lengths += 1
         if self._logs is not None:

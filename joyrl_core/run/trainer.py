@@ -12,7 +12,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from joyrl_core.config import config_to_dict
-from joyrl_core.contracts.agent import Agent
+from joyrl_core.contracts.agent import Agent, PolicyStep
 from joyrl_core.contracts.buffer import Buffer
 from joyrl_core.contracts.records import EpisodeRecord, RunSummary
 from joyrl_core.errors import CheckpointError, ConfigError, JoyRLError
@@ -20,7 +20,7 @@ from joyrl_core.outputs.checkpoint import Counters, save_checkpoint
 from joyrl_core.outputs.trajectories import TrajectoryWriter
 from joyrl_core.outputs.video import FRAME_CAP, write_gif
 from joyrl_core.run.context import RunContext, load_run_checkpoint
-from joyrl_core.run.rollout import EnvRunner, EpisodeResult, VectorEnvRunner
+from joyrl_core.run.rollout import EnvRunner, EpisodeResult, VectorEnvRunner, greedy_policy
 
 
 # An offline run reports its averaged update metrics (and its progress) every this many update steps.
@@ -113,7 +113,7 @@ class Trainer:
         frames: list[np.ndarray] = []
         for i in range(n_episodes):
             result = self._eval_runner.run_episode(
-                self.agent.predict_action, record_frames=self._frames_wanted() if i == 0 else 0
+                greedy_policy(self.agent), record_frames=self._frames_wanted() if i == 0 else 0
             )
             frames = frames or result.frames
             rewards.append(result.reward)
@@ -229,8 +229,8 @@ class Trainer:
         episodes_left = max_episode < 0 or self.counters.episodes - first_episode < max_episode
         return episodes_left and not self._out_of_steps()
 
-    def _act(self, obs: np.ndarray) -> np.ndarray:
-        return self.agent.sample_action(obs, self.counters.env_steps)
+    def _act(self, obs: np.ndarray) -> PolicyStep:
+        return self.agent.act(obs, self.counters.env_steps)
 
     def _train_one_env(self, first_episode: int) -> None:
         env = self.run.make_env("human" if self._render_mode == "human" else None)
@@ -345,7 +345,7 @@ class Trainer:
         runner = EnvRunner(env, self.run.seed_for("eval"), general.max_step)
         try:
             for i in range(n_episodes):
-                result = runner.run_episode(self.agent.predict_action, record_frames=self._frames_wanted(),
+                result = runner.run_episode(greedy_policy(self.agent), record_frames=self._frames_wanted(),
                                             record_trajectory=self._trajectories is not None)
                 self._frames.extend(result.frames)
                 self.keep(result)

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from joyrl_core import Agent, Batch, Buffer, EnvRunner, EpisodeResult, RunContext, TransitionLog
+from joyrl_core import Agent, Batch, Buffer, EnvRunner, EpisodeResult, PolicyStep, RunContext, TransitionLog
 
 
 def _set_up_process(run: RunContext, seed: int | None) -> None:
@@ -88,8 +88,8 @@ class RolloutWorker:
         sink = TransitionLog()
         agent = self.agent
 
-        def act(obs: np.ndarray) -> np.ndarray:
-            return agent.sample_action(obs, env_steps + len(sink))
+        def act(obs: np.ndarray) -> PolicyStep:
+            return agent.act(obs, env_steps + len(sink))
 
         episodes: list[EpisodeResult] = []
         while len(episodes) < max_episodes and len(sink) < min_steps:
@@ -130,17 +130,21 @@ class ShardedBuffer(Buffer):
 
         self.sample = sample  # type: ignore[method-assign]
 
-    def push(self, obs, action, reward: float, next_obs, terminated: bool, truncated: bool = False) -> None:
-        self.inner.push(obs, action, reward, next_obs, terminated, truncated)
+    def push(self, obs, action, reward: float, next_obs, terminated: bool, truncated: bool = False, **keys) -> None:
+        self.inner.push(obs, action, reward, next_obs, terminated, truncated, **keys)
 
-    def push_batch(self, obs, actions, rewards, next_obs, terminated, truncated=None) -> None:
-        self.inner.push_batch(obs, actions, rewards, next_obs, terminated, truncated)
+    def push_batch(self, obs, actions, rewards, next_obs, terminated, truncated=None, **keys) -> None:
+        self.inner.push_batch(obs, actions, rewards, next_obs, terminated, truncated, **keys)
 
     def sample(self, batch_size: int, *args: Any, **kwargs: Any) -> Batch:  # replaced per instance above
         return self.inner.sample(max(1, math.ceil(batch_size / self.replicas)), *args, **kwargs)
 
     def __len__(self) -> int:
         return len(self.inner)
+
+    @property
+    def capabilities(self):  # the wrapped buffer's, not the base class default
+        return self.inner.capabilities
 
     def __getattr__(self, name: str) -> Any:
         if name in ("inner", "replicas"):

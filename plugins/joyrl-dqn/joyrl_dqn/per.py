@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from joyrl_core import Batch, EnvSpec, ReplayQueue
+from joyrl_core import Batch, BufferCapabilities, EnvSpec, ReplayQueue
 
 from joyrl_dqn.config import PERConfig
 
@@ -78,6 +78,9 @@ class SumTree:
         return np.minimum(nodes - self.n_leaves, (n_filled or self.capacity) - 1)
 
 
+PER_CAPABILITIES = BufferCapabilities(random_sampling=True, n_step=True, priorities=True)
+
+
 class PrioritizedReplayQueue(ReplayQueue):
     """``REPLAY_QUE`` sampled in proportion to priority, with importance-sampling weights.
 
@@ -87,6 +90,8 @@ class PrioritizedReplayQueue(ReplayQueue):
     ``w_i = (N * P(i))^-beta / max_batch w``, with ``beta`` going linearly from ``beta_start`` to 1
     over ``beta_steps`` transitions pushed. n-step returns are built as in ``REPLAY_QUE``.
     """
+
+    capabilities = PER_CAPABILITIES
 
     def __init__(self, capacity: int, env_spec: EnvSpec, config: PERConfig | None = None, seed: int | None = None):
         super().__init__(capacity, env_spec, seed)
@@ -99,15 +104,15 @@ class PrioritizedReplayQueue(ReplayQueue):
         cfg = self.config
         return cfg.beta_start + (1.0 - cfg.beta_start) * min(1.0, self.transitions_pushed / cfg.beta_steps)
 
-    def push(self, obs, action, reward: float, next_obs, terminated: bool, truncated: bool = False) -> None:
+    def push(self, obs, action, reward: float, next_obs, terminated: bool, truncated: bool = False, **keys) -> None:
         pos = self._pos
-        super().push(obs, action, reward, next_obs, terminated, truncated)
+        super().push(obs, action, reward, next_obs, terminated, truncated, **keys)
         self.tree.set(pos, self._max_priority ** self.config.alpha)
 
-    def push_batch(self, obs, actions, rewards, next_obs, terminated, truncated=None) -> None:
+    def push_batch(self, obs, actions, rewards, next_obs, terminated, truncated=None, **keys) -> None:
         pos = self._pos
         n = min(len(rewards), self.capacity)
-        super().push_batch(obs, actions, rewards, next_obs, terminated, truncated)
+        super().push_batch(obs, actions, rewards, next_obs, terminated, truncated, **keys)
         idx = (pos + np.arange(n)) % self.capacity
         self.tree.update(idx, np.full(n, self._max_priority ** self.config.alpha))
 

@@ -6,15 +6,16 @@ from __future__ import annotations
 from joyrl_core import hookimpl
 
 from joyrl_dqn.config import DQNConfig, PERConfig
+from joyrl_dqn.per import PER_CAPABILITIES
 
 
-def make_dqn(config: DQNConfig, env_spec, device: str, seed: int | None):
+def make_dqn(config: DQNConfig, env_spec, device: str, seed: int | None, shape=None):
     from joyrl_dqn.dqn import DQNAgent
 
     return DQNAgent(config, env_spec, device, seed)
 
 
-def make_per_queue(capacity: int, env_spec, config: PERConfig | None, seed: int | None):
+def make_per_queue(capacity: int, env_spec, config: PERConfig | None, seed: int | None, shape=None):
     from joyrl_dqn.per import PrioritizedReplayQueue
 
     return PrioritizedReplayQueue(capacity, env_spec, config, seed)
@@ -29,4 +30,5 @@ def register_algorithms(register):
 @hookimpl
 def register_buffers(register):
     register("PER_QUE", make_per_queue, PERConfig,
-             "prioritized replay: numpy sum-tree, stratified sampling, importance weights, n-step returns")
+             "prioritized replay: numpy sum-tree, stratified sampling, importance weights, n-step returns",
+             capabilities=PER_CAPABILITIES)

@@ -7,13 +7,13 @@ from joyrl_core import hookimpl
 from joyrl_offline.config import BCConfig, CQLConfig
 
 
-def make_bc(config: BCConfig, env_spec, device: str, seed: int | None):
+def make_bc(config: BCConfig, env_spec, device: str, seed: int | None, shape=None):
     from joyrl_offline.bc import BCAgent
 
     return BCAgent(config, env_spec, device, seed)
 
 
-def make_cql(config: CQLConfig, env_spec, device: str, seed: int | None):
+def make_cql(config: CQLConfig, env_spec, device: str, seed: int | None, shape=None):
     from joyrl_offline.cql import make_cql_agent
 
     return make_cql_agent(config, env_spec, device, seed)

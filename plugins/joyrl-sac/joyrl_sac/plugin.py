@@ -7,19 +7,19 @@ from joyrl_core import hookimpl
 from joyrl_sac.config import DDPGConfig, SACConfig, TD3Config
 
 
-def make_sac(config: SACConfig, env_spec, device: str, seed: int | None):
+def make_sac(config: SACConfig, env_spec, device: str, seed: int | None, shape=None):
     from joyrl_sac.sac import SACAgent
 
     return SACAgent(config, env_spec, device, seed)
 
 
-def make_td3(config: TD3Config, env_spec, device: str, seed: int | None):
+def make_td3(config: TD3Config, env_spec, device: str, seed: int | None, shape=None):
     from joyrl_sac.td3 import TD3Agent
 
     return TD3Agent(config, env_spec, device, seed)
 
 
-def make_ddpg(config: DDPGConfig, env_spec, device: str, seed: int | None):
+def make_ddpg(config: DDPGConfig, env_spec, device: str, seed: int | None, shape=None):
     from joyrl_sac.td3 import DDPGAgent
 
     return DDPGAgent(config, env_spec, device, seed)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from joyrl_core import Batch, Buffer, ConfigError, EnvSpec, allocate_transitions, write_transitions
+from joyrl_core import Batch, Buffer, BufferCapabilities, ConfigError, EnvSpec, allocate_transitions, write_transitions
 
 
 class EpisodeBuffer(Buffer):
@@ -12,12 +12,15 @@ class EpisodeBuffer(Buffer):
 
     An episode is complete once a transition with ``terminated`` or ``truncated`` set arrives (the
     rollout sets ``truncated`` on the last step of an episode cut by a time limit or ``max_step``).
-    ``push`` is one env's step; ``push_batch`` of N rows is one step of N vectorized envs, row ``i``
-    from env ``i`` (the core's contract), so each row is kept with its env index. :meth:`take_episodes`
+    Each row is kept with the env stream it came from (``env_id``/``env_ids`` of the pushes; by the
+    core's contract row ``i`` of a ``push_batch`` is stream ``i`` when they are not given), since the
+    steps of several vectorized envs interleave. :meth:`take_episodes`
     returns every complete episode as one :class:`joyrl_core.Batch`, env by env and in time order, and
     forgets them; unfinished episodes stay. ``sample`` draws uniformly from what is stored without
-    removing it, as the :class:`joyrl_core.Buffer` contract asks.
+    removing it.
     """
+
+    capabilities = BufferCapabilities(random_sampling=True, whole_episodes=True)
 
     def __init__(self, capacity: int, env_spec: EnvSpec, seed: int | None = None):
         if capacity < 1:
@@ -49,20 +52,22 @@ class EpisodeBuffer(Buffer):
             )
         return start
 
-    def push(self, obs, action, reward: float, next_obs, terminated: bool, truncated: bool = False) -> None:
+    def push(self, obs, action, reward: float, next_obs, terminated: bool, truncated: bool = False, *,
+             env_id: int = 0, extras=None) -> None:
         i = self._make_room(1)
         write_transitions(self._columns, i, obs, action, reward, next_obs, terminated, truncated)
-        self._env[i] = 0
+        self._env[i] = env_id
         self._size = i + 1
         if terminated or truncated:
             self._episodes += 1
 
-    def push_batch(self, obs, actions, rewards, next_obs, terminated, truncated=None) -> None:
+    def push_batch(self, obs, actions, rewards, next_obs, terminated, truncated=None, *,
+                   env_ids=None, extras=None) -> None:
         n = len(rewards)
         start = self._make_room(n)
         rows = slice(start, start + n)
         write_transitions(self._columns, rows, obs, actions, rewards, next_obs, terminated, truncated)
-        self._env[rows] = np.arange(n)
+        self._env[rows] = np.arange(n) if env_ids is None else env_ids
         self._size = start + n
         self._episodes += int(np.count_nonzero(np.logical_or(self._terminated[rows], self._truncated[rows])))
 
@@ -106,4 +111,5 @@ class EpisodeBuffer(Buffer):
             truncated=self._truncated[idx],
             indices=idx,
             weights=np.ones(len(idx), dtype=np.float32),
+            env_ids=self._env[idx],
         )

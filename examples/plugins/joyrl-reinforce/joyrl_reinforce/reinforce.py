@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from joyrl_core import Agent, Buffer, ConfigError, EnvSpec
+from joyrl_core import Agent, Buffer, EnvSpec
 
 from joyrl_reinforce.config import REINFORCEConfig
 
@@ -66,7 +66,6 @@ class REINFORCEAgent(Agent):
             self.value_optimizer = torch.optim.Adam(self.value.parameters(), lr=config.value_lr)
         self._rng = np.random.default_rng(seed)
         self._updates = 0
-        self._buffer_checked = False
 
     # -- acting ---------------------------------------------------------------------------------
 
@@ -101,14 +100,6 @@ class REINFORCEAgent(Agent):
     def update_steps(self) -> int:
         return self._updates
 
-    def _check_buffer(self, buffer: Buffer) -> None:
-        if not (hasattr(buffer, "completed_episodes") and hasattr(buffer, "take_episodes")):
-            raise ConfigError(
-                f"algo_cfg.buffer_type: REINFORCE learns from whole episodes, but {type(buffer).__name__} "
-                "does not hand them out; use buffer_type: EPISODES"
-            )
-        self._buffer_checked = True
-
     def _reward_to_go(self, rewards: np.ndarray, ends: np.ndarray, tail_values: np.ndarray) -> np.ndarray:
         """Discounted return from each step to the end of its episode, plus ``tail_values`` at the ends."""
         returns = np.empty(len(rewards), dtype=np.float32)
@@ -122,8 +113,7 @@ class REINFORCEAgent(Agent):
         return returns
 
     def update(self, buffer: Buffer, env_steps: int) -> Mapping[str, float] | None:
-        if not self._buffer_checked:
-            self._check_buffer(buffer)
+        # The run checked before it started that the buffer hands out whole episodes (buffer_needs).
         if buffer.completed_episodes < self.cfg.episodes_per_update:
             return None
         batch = buffer.take_episodes()

@@ -55,7 +55,7 @@ def fill(buffer, agent, n_episodes: int, seed: int = 11, max_steps: int = 500) -
     env = gym.make("CartPole-v1")
     runner = EnvRunner(env, seed, max_steps)
     for _ in range(n_episodes):
-        runner.run_episode(lambda obs: agent.sample_action(obs, 0), buffer)
+        runner.run_episode(lambda obs: agent.act(obs, 0), buffer)
     env.close()
 
 
@@ -194,12 +194,15 @@ def test_checkpoint_round_trip_and_weights(registry, tmp_path):
         agent.load_state_dict(no_baseline.state_dict())
 
 
-def test_replay_buffer_is_refused_with_a_config_error(registry, task_root):
-    cfg = joyrl_core.resolve_config(registry, None, [
-        *quick_overrides(task_root, algo_name="REINFORCE", max_episode=2), "algo_cfg.buffer_type=REPLAY_QUE",
-    ])
-    with pytest.raises(ConfigError, match="EPISODES"):
-        joyrl_core.start_run(cfg, registry)
+def test_replay_buffer_is_refused_before_the_run(registry, task_root):
+    with pytest.raises(ConfigError) as info:
+        joyrl_core.resolve_config(registry, None, [
+            *quick_overrides(task_root, algo_name="REINFORCE", max_episode=2), "algo_cfg.buffer_type=REPLAY_QUE",
+        ])
+    message = str(info.value)
+    assert "\n" not in message and "'REINFORCE'" in message and "'REPLAY_QUE'" in message
+    assert "whole_episodes" in message and "EPISODES" in message
+    assert not task_root.exists() or not any(task_root.iterdir())
 
 
 def test_continuous_actions_without_baseline(registry, task_root):

@@ -83,7 +83,8 @@ class ConstantAgent(Agent):
         self.action = int(state["action"])
 
 
-def make_constant_agent(config: ConstantConfig, env_spec: EnvSpec, device: str, seed: int | None) -> ConstantAgent:
+def make_constant_agent(config: ConstantConfig, env_spec: EnvSpec, device: str, seed: int | None,
+                        shape: joyrl_core.RunShape | None = None) -> ConstantAgent:
     return ConstantAgent(config, env_spec, device, seed)
 
 

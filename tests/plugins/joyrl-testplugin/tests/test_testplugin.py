@@ -44,7 +44,7 @@ def test_constant_action_option_is_honoured(registry, task_root):
         cfg = joyrl_core.resolve_config(
             registry, None, [*quick_overrides(task_root, algo_name="CONSTANT"), f"algo_cfg.action={action}"]
         )
-        agent = registry.get("algorithm", "CONSTANT").factory(cfg.algo, spec, "cpu", None)
+        agent = registry.get("algorithm", "CONSTANT").factory(cfg.algo, spec, "cpu", None, joyrl_core.RunShape())
         buffer = ReplayQueue(100, spec, seed=0)
-        EnvRunner(gym.make("CartPole-v1"), 0, 50).run_episode(agent.predict_action, buffer)
+        EnvRunner(gym.make("CartPole-v1"), 0, 50).run_episode(joyrl_core.greedy_policy(agent), buffer)
         assert set(buffer.sample(200).actions.tolist()) == {action}
