@@ -1,0 +1,56 @@
+"""The actor-critic network: layer lists for a shared trunk, the actor and the critic, and their heads."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from joyrl_core import EnvSpec, build_layers, init_weights
+
+from joyrl_ppo.config import ActorCriticConfig
+
+
+def _trunk(layers, in_shape: tuple[int, ...], key: str) -> tuple[nn.Sequential, int]:
+    try:
+        modules, shape = build_layers(layers, in_shape)
+    except ValueError as exc:
+        raise ValueError(f"{key}: {exc}") from None
+    if len(shape) != 1:
+        modules.append(nn.Flatten())
+    return nn.Sequential(*modules), math.prod(shape)
+
+
+class ActorCritic(nn.Module):
+    """``forward(obs) -> (policy output, value)``: logits (discrete) or the Gaussian mean (continuous),
+    and V(s). ``log_std`` is a learned parameter, one per action dimension, for continuous actions."""
+
+    def __init__(self, config: ActorCriticConfig, env_spec: EnvSpec):
+        super().__init__()
+        in_shape = tuple(env_spec.obs_shape) or (1,)
+        if config.shared_layers:
+            self.shared, width = _trunk(config.shared_layers, in_shape, "shared_layers")
+            in_shape = (width,)
+        else:
+            self.shared = nn.Sequential(nn.Flatten()) if len(in_shape) != 1 else nn.Identity()
+        self.actor, actor_width = _trunk(config.actor_layers, in_shape, "actor_layers")
+        self.critic, critic_width = _trunk(config.critic_layers, in_shape, "critic_layers")
+        self.discrete = env_spec.action_kind == "discrete"
+        n_out = int(env_spec.n_actions) if self.discrete else math.prod(env_spec.action_shape)
+        self.policy_head = nn.Linear(actor_width, n_out)
+        self.value_head = nn.Linear(critic_width, 1)
+        self.log_std = None if self.discrete else nn.Parameter(torch.full((n_out,), float(config.log_std_init)))
+        if config.init == "orthogonal":
+            # SB3's ortho_init: trunks with gain sqrt(2), a near-uniform initial policy, a unit-gain value head.
+            for trunk in (self.shared, self.actor, self.critic):
+                init_weights(trunk, "orthogonal", math.sqrt(2))
+            init_weights(self.policy_head, "orthogonal", 0.01)
+            init_weights(self.value_head, "orthogonal", 1.0)
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.shared(obs)
+        return self.policy_head(self.actor(features)), self.value_head(self.critic(features)).squeeze(-1)
+
+    def value(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.value_head(self.critic(self.shared(obs))).squeeze(-1)

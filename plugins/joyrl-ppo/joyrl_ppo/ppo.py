@@ -1,0 +1,244 @@
+"""PPO (Schulman et al., 2017, "Proximal Policy Optimization Algorithms") and A2C on the same code.
+
+Acting (:meth:`ActorCriticAgent.act`) samples ``a ~ pi_old(.|s)`` and hands the core, per step, what the
+update needs of the policy that acted: ``log_prob`` = log pi_old(a|s) and ``value`` = V_old(s) (and for
+``Box`` actions the unclipped ``sample``: the env gets the sample clipped to its bounds, the log-prob is
+of the sample). The ``ROLLOUT`` buffer stores them row-aligned with the transitions.
+
+Once the rollout is full (``n_steps`` steps of every env), :meth:`ActorCriticAgent.update`:
+
+1. computes advantages A_t with GAE(lambda) (Schulman et al., 2016) and returns R_t = A_t + V_old(s_t)
+   (the buffer: a terminated step does not bootstrap, a truncated one bootstraps from V of its final
+   observation);
+2. for ``n_epochs`` passes over the rollout in shuffled minibatches, minimises (paper, eq. 9)
+
+       L = -L^CLIP + vf_coef * L^VF - ent_coef * S[pi],
+       L^CLIP = mean( min(r_t A_t, clip(r_t, 1 - eps, 1 + eps) A_t) ),  r_t = pi(a_t|s_t) / pi_old(a_t|s_t)
+       L^VF   = mean( (V(s_t) - R_t)^2 ), or with ``clip_range_vf`` the value change clipped around V_old
+
+   with the advantages normalised per minibatch, the gradient norm clipped, and (``target_kl``) the
+   epochs stopped once the approximate KL, mean((r - 1) - log r), exceeds 1.5 x target_kl;
+3. clears the rollout.
+
+A2C is the same update with one pass over the whole rollout and the plain policy gradient
+``-mean(log pi(a_t|s_t) A_t)`` in place of L^CLIP (optimizer RMSprop by default, as in SB3).
+
+``lr_schedule``/``clip_schedule: linear`` scale lr and eps by the fraction of the run's env-step budget
+left (``shape.max_env_steps``), as SB3's linear schedules do.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from joyrl_core import Agent, Buffer, EnvSpec, PolicyStep, RunShape
+
+from joyrl_ppo.config import ActorCriticConfig, PPOConfig
+from joyrl_ppo.distributions import LOG_SQRT_2PI, categorical_log_prob_entropy, gaussian_log_prob_entropy
+from joyrl_ppo.network import ActorCritic
+
+
+class ActorCriticAgent(Agent):
+    """PPO when ``config`` is a :class:`PPOConfig`, A2C otherwise (:class:`A2CConfig`)."""
+
+    def __init__(self, config: ActorCriticConfig, env_spec: EnvSpec, device: str, seed: int | None,
+                 shape: RunShape):
+        self.cfg = config
+        self.ppo = isinstance(config, PPOConfig)
+        self.env_spec = env_spec
+        self.shape = shape
+        self.device = torch.device(device)
+        self.discrete = env_spec.action_kind == "discrete"
+        self.net = ActorCritic(config, env_spec).to(self.device)
+        if config.optimizer == "adam":
+            self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr, eps=config.optimizer_eps)
+        else:
+            self.optimizer = torch.optim.RMSprop(self.net.parameters(), lr=config.lr, alpha=0.99,
+                                                 eps=config.optimizer_eps)
+        self._rng = np.random.default_rng(seed)
+        self._updates = 0
+        self._rollouts = 0
+
+    # -- acting ---------------------------------------------------------------------------------
+
+    def _obs(self, obs: np.ndarray) -> torch.Tensor:
+        obs = torch.as_tensor(np.asarray(obs), dtype=torch.float32, device=self.device)
+        return obs.reshape(len(obs), 1) if not self.env_spec.obs_shape else obs
+
+    def act(self, obs: np.ndarray, env_steps: int) -> PolicyStep:
+        with torch.inference_mode():
+            out, value = self.net(self._obs(obs))
+            out, value = out.cpu().numpy().astype(np.float64), value.cpu().numpy()
+        n = len(out)
+        if self.discrete:
+            # Inverse-CDF sampling in numpy: far cheaper per step than a torch Categorical.
+            log_probs = out - out.max(axis=1, keepdims=True)
+            log_probs -= np.log(np.exp(log_probs).sum(axis=1, keepdims=True))
+            cdf = np.cumsum(np.exp(log_probs), axis=1)
+            u = self._rng.random((n, 1)) * cdf[:, -1:]
+            actions = np.minimum((u > cdf).sum(axis=1), out.shape[1] - 1)
+            log_prob = log_probs[np.arange(n), actions]
+            return PolicyStep(actions, {"log_prob": log_prob.astype(np.float32), "value": value})
+        log_std = self.net.log_std.detach().cpu().numpy().astype(np.float64)
+        noise = self._rng.standard_normal(out.shape)
+        sample = out + np.exp(log_std) * noise
+        log_prob = (-0.5 * noise**2 - log_std - LOG_SQRT_2PI).sum(axis=1)
+        spec = self.env_spec
+        actions = np.clip(sample, spec.action_low.reshape(-1), spec.action_high.reshape(-1))
+        return PolicyStep(
+            actions.astype(np.float32).reshape(n, *spec.action_shape),
+            {"log_prob": log_prob.astype(np.float32), "value": value, "sample": sample.astype(np.float32)},
+        )
+
+    def sample_action(self, obs: np.ndarray, env_steps: int) -> np.ndarray:
+        return self.act(obs, env_steps).actions
+
+    @torch.inference_mode()
+    def predict_action(self, obs: np.ndarray) -> np.ndarray:
+        out, _ = self.net(self._obs(obs))
+        out = out.cpu().numpy()
+        if self.discrete:
+            return out.argmax(axis=1)
+        spec = self.env_spec
+        actions = np.clip(out, spec.action_low.reshape(-1), spec.action_high.reshape(-1))
+        return actions.astype(np.float32).reshape(len(out), *spec.action_shape)
+
+    # -- learning -------------------------------------------------------------------------------
+
+    @property
+    def update_steps(self) -> int:
+        return self._updates
+
+    def progress_left(self, env_steps: int) -> float:
+        """The fraction of the run's env-step budget still to go (1 without a budget)."""
+        budget = self.shape.max_env_steps
+        return 1.0 if budget is None else max(0.0, 1.0 - env_steps / budget)
+
+    @torch.inference_mode()
+    def _values_of(self, obs: np.ndarray) -> np.ndarray:
+        return self.net.value(self._obs(obs)).cpu().numpy()
+
+    def _log_prob_entropy(self, out: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.discrete:
+            return categorical_log_prob_entropy(out, actions)
+        return gaussian_log_prob_entropy(out, self.net.log_std, actions)
+
+    def update(self, buffer: Buffer, env_steps: int) -> Mapping[str, float] | None:
+        if not buffer.full:
+            return None
+        cfg = self.cfg
+        left = self.progress_left(env_steps)
+        lr = cfg.lr * left if cfg.lr_schedule == "linear" else cfg.lr
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        clip = None
+        if self.ppo:
+            clip = cfg.clip_range * left if cfg.clip_schedule == "linear" else cfg.clip_range
+        buffer.compute_gae(self._values_of, cfg.gamma, cfg.gae_lambda)
+        rollout_size = len(buffer)
+        if self.ppo:
+            batches = buffer.minibatches(cfg.batch_size, cfg.n_epochs, rng=self._rng)
+        else:
+            batches = buffer.minibatches(rollout_size, 1, rng=self._rng)
+
+        sums = {"policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0, "approx_kl": 0.0, "clip_fraction": 0.0}
+        steps = 0
+        for batch in batches:
+            obs = self._obs(batch.obs)
+            taken = batch.actions if self.discrete else batch.extras["sample"]
+            actions = torch.as_tensor(taken, device=self.device)
+            if not self.discrete:
+                actions = actions.reshape(len(batch), -1)
+            old_log_prob = torch.as_tensor(batch.extras["log_prob"], device=self.device)
+            old_values = torch.as_tensor(batch.extras["value"], device=self.device)
+            advantages = torch.as_tensor(batch.extras["advantages"], device=self.device)
+            returns = torch.as_tensor(batch.extras["returns"], device=self.device)
+            if cfg.normalize_advantage and len(advantages) > 1:
+                advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+
+            out, values = self.net(obs)
+            log_prob, entropy = self._log_prob_entropy(out, actions)
+            log_ratio = log_prob - old_log_prob
+            ratio = torch.exp(log_ratio)
+            if self.ppo:
+                surrogate = torch.min(advantages * ratio, advantages * torch.clamp(ratio, 1 - clip, 1 + clip))
+                policy_loss = -surrogate.mean()
+            else:
+                policy_loss = -(advantages * log_prob).mean()
+            if self.ppo and cfg.clip_range_vf is not None:
+                values = old_values + torch.clamp(values - old_values, -cfg.clip_range_vf, cfg.clip_range_vf)
+            value_loss = (returns - values).pow(2).mean()
+            loss = policy_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy.mean()
+
+            with torch.no_grad():
+                approx_kl = float(((ratio - 1) - log_ratio).mean())
+                clip_fraction = float(((ratio - 1).abs() > clip).float().mean()) if self.ppo else 0.0
+            if self.ppo and cfg.target_kl is not None and approx_kl > 1.5 * cfg.target_kl:
+                break  # this minibatch already moved too far from pi_old: no step on it, no more epochs
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.sync_gradients(self.net.parameters())
+            if cfg.max_grad_norm > 0:
+                nn.utils.clip_grad_norm_(self.net.parameters(), cfg.max_grad_norm)
+            self.optimizer.step()
+            self._updates += 1
+            steps += 1
+            for key, value in (("policy_loss", policy_loss.detach()), ("value_loss", value_loss.detach()),
+                               ("entropy", entropy.detach().mean())):
+                sums[key] += value.item()
+            sums["approx_kl"] += approx_kl
+            sums["clip_fraction"] += clip_fraction
+
+        everything = buffer.batch(np.arange(rollout_size))
+        buffer.clear()
+        self._rollouts += 1
+        metrics = {key: value / max(steps, 1) for key, value in sums.items()}
+        metrics["explained_variance"] = explained_variance(everything.extras["value"], everything.extras["returns"])
+        metrics["lr"] = lr
+        if self.ppo:
+            metrics["clip_range"] = clip
+        if not self.discrete:
+            metrics["std"] = float(self.net.log_std.detach().exp().mean())
+        return metrics
+
+    # -- weights and checkpoints ----------------------------------------------------------------
+
+    def get_weights(self) -> dict[str, Any]:
+        return {k: v.detach().cpu().clone() for k, v in self.net.state_dict().items()}
+
+    def set_weights(self, weights: Mapping[str, Any]) -> None:
+        try:
+            self.net.load_state_dict({k: torch.as_tensor(v) for k, v in weights.items()})
+        except RuntimeError as exc:
+            raise ValueError(str(exc)) from None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "net": self.net.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "update_steps": self._updates,
+            "rollouts": self._rollouts,
+            "rng": self._rng.bit_generator.state,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        missing = {"net", "optimizer", "update_steps", "rollouts", "rng"} - set(state)
+        if missing:
+            raise ValueError(f"not a PPO/A2C checkpoint: missing {sorted(missing)}")
+        self.net.load_state_dict(state["net"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self._updates = int(state["update_steps"])
+        self._rollouts = int(state["rollouts"])
+        self._rng.bit_generator.state = state["rng"]
+
+
+def explained_variance(predicted: np.ndarray, target: np.ndarray) -> float:
+    """1 - Var(target - predicted) / Var(target): 1 is a perfect value function, 0 no better than a constant."""
+    var = float(np.var(target))
+    return math.nan if var == 0 else float(1.0 - np.var(target - predicted) / var)
