@@ -1,0 +1,195 @@
+#!/usr/bin/env python
+"""JoyRL PPO against Stable-Baselines3 PPO, side by side in one run, on CartPole-v1 and Pendulum-v1.
+
+Needs ``stable-baselines3`` (``pip install -c constraints.txt ".[bench]"``); it installs nothing itself.
+One protocol for every contender: the same torch thread count on both sides (``--threads``, default 1),
+10 greedy episodes on a separate, seeded env every 5,000 env steps, evaluation time excluded from
+training time.
+
+a. same hyper-parameters: RL-Zoo's PPO CartPole-v1 settings on both sides (8 envs, n_steps 32, batch
+   256, gae_lambda 0.8, gamma 0.98, 20 epochs, ent_coef 0, lr linear from 1e-3, clip linear from 0.2,
+   100k steps, MLP 64x64 tanh): training wall time JoyRL/SB3 (target <= 0.5);
+b. time to solve CartPole-v1 (eval mean >= 475): SB3 with the zoo config against JoyRL with
+   ``examples/cartpole_ppo.yaml`` (target ratio <= 0.5, every seed solves);
+c. Pendulum-v1: JoyRL with ``examples/pendulum_ppo.yaml`` reaching eval mean >= -250 within 200k env
+   steps, and SB3 PPO with the zoo Pendulum config (gSDE), time to solve printed.
+
+    python benchmarks/ppo_vs_sb3.py [--seeds 1 2 3] [--threads 1] [--skip-pendulum]
+
+The last line is machine-readable: ``summary: same_hparams_ratio=X time_to_solve_ratio=Y
+solved_seeds=N/3 pendulum_solved_seeds=M/3``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+
+import joyrl_core
+
+REPO = Path(__file__).resolve().parent.parent
+CARTPOLE_YAML = REPO / "examples" / "cartpole_ppo.yaml"
+PENDULUM_YAML = REPO / "examples" / "pendulum_ppo.yaml"
+EVAL_EVERY = 5000
+EVAL_EPISODES = 10
+SOLVED = {"CartPole-v1": 475.0, "Pendulum-v1": -250.0}
+STEPS = {"CartPole-v1": 100_000, "Pendulum-v1": 200_000}
+
+# rl-baselines3-zoo hyperparams/ppo.yml
+ZOO = {
+    "CartPole-v1": dict(n_envs=8, n_steps=32, batch_size=256, gae_lambda=0.8, gamma=0.98, n_epochs=20,
+                        ent_coef=0.0, learning_rate=1e-3, clip_range=0.2, linear=True, kwargs={}),
+    "Pendulum-v1": dict(n_envs=4, n_steps=1024, batch_size=64, gae_lambda=0.95, gamma=0.9, n_epochs=10,
+                        ent_coef=0.0, learning_rate=1e-3, clip_range=0.2, linear=False,
+                        kwargs=dict(use_sde=True, sde_sample_freq=4)),
+}
+
+
+@dataclass
+class Result:
+    train_time: float = 0.0
+    env_steps: int = 0
+    evals: list[tuple[int, float, float]] = field(default_factory=list)  # env steps, train time, mean
+
+    def solved_at(self, env_id: str) -> tuple[int, float] | None:
+        for steps, train_time, mean in self.evals:
+            if mean >= SOLVED[env_id]:
+                return steps, train_time
+        return None
+
+
+def greedy_eval(env_id: str, predict, seed: int) -> float:
+    env = gym.make(env_id)
+    rewards = []
+    obs, _ = env.reset(seed=seed)
+    for _ in range(EVAL_EPISODES):
+        total, done = 0.0, False
+        while not done:
+            obs, reward, terminated, truncated, _ = env.step(predict(obs))
+            total += reward
+            done = terminated or truncated
+        rewards.append(total)
+        obs, _ = env.reset()
+    env.close()
+    return float(np.mean(rewards))
+
+
+def run_sb3(env_id: str, seed: int, threads: int, stop_when_solved: bool) -> Result:
+    import torch
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_vec_env
+
+    torch.set_num_threads(threads)
+    zoo = dict(ZOO[env_id])
+    linear, kwargs, n_envs = zoo.pop("linear"), zoo.pop("kwargs"), zoo.pop("n_envs")
+    if linear:
+        lr, clip = zoo.pop("learning_rate"), zoo.pop("clip_range")
+        zoo["learning_rate"] = lambda left: left * lr
+        zoo["clip_range"] = lambda left: left * clip
+    result = Result()
+
+    class Evaluate(BaseCallback):
+        def __init__(self):
+            super().__init__()
+            self.start = time.perf_counter()
+            self.paused = 0.0
+            self.next_eval = EVAL_EVERY
+
+        def _on_step(self) -> bool:
+            if self.num_timesteps < self.next_eval:
+                return True
+            self.next_eval += EVAL_EVERY
+            t0 = time.perf_counter()
+            mean = greedy_eval(env_id, lambda o: self.model.predict(o, deterministic=True)[0], seed + 10_000)
+            result.evals.append((self.num_timesteps, t0 - self.start - self.paused, mean))
+            self.paused += time.perf_counter() - t0
+            return not (stop_when_solved and mean >= SOLVED[env_id])
+
+    model = PPO("MlpPolicy", make_vec_env(env_id, n_envs=n_envs, seed=seed), seed=seed, verbose=0, device="cpu",
+                **zoo, **kwargs)
+    callback = Evaluate()
+    model.learn(total_timesteps=STEPS[env_id], callback=callback)
+    result.train_time = time.perf_counter() - callback.start - callback.paused
+    result.env_steps = model.num_timesteps
+    return result
+
+
+def run_joyrl(seed: int, yaml: Path, overrides: list[str], task_dir: str, threads: int) -> Result:
+    registry = joyrl_core.load_registry()
+    cfg = joyrl_core.resolve_config(registry, yaml, [
+        *overrides, f"general_cfg.torch_threads={threads}", f"general_cfg.seed={seed}",
+        f"general_cfg.task_dir={task_dir}", "general_cfg.loggers=[csv]", "general_cfg.online_eval=true",
+        f"general_cfg.online_eval_episode={EVAL_EPISODES}", f"general_cfg.eval_every_steps={EVAL_EVERY}",
+        "general_cfg.save_fig=false",
+    ])
+    summary, task = joyrl_core.start_run(cfg, registry)
+    result = Result(train_time=summary.wall_time - summary.eval_time, env_steps=summary.env_steps)
+    with open(task.results / "evals.csv", newline="") as fh:
+        for row in csv.DictReader(fh):
+            result.evals.append((int(row["env_steps"]), float(row["train_time"]), float(row["mean_reward"])))
+    return result
+
+
+def cell(solved: tuple[int, float] | None) -> str:
+    return "not solved" if solved is None else f"{solved[0]:>7d} steps {solved[1]:7.1f} s"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--threads", type=int, default=1, help="torch threads on both sides")
+    parser.add_argument("--skip-pendulum", action="store_true")
+    args = parser.parse_args()
+    task_dir = tempfile.mkdtemp(prefix="ppo_vs_sb3_")
+    n = len(args.seeds)
+
+    print(f"a/b. CartPole-v1, {n} seeds, torch threads {args.threads}, eval {EVAL_EPISODES} greedy episodes "
+          f"every {EVAL_EVERY} env steps (eval time excluded)")
+    print(f"{'seed':>4} | {'SB3 zoo 100k s':>14} | {'JoyRL zoo 100k s':>16} | {'SB3 zoo solved at':>26} | "
+          f"{'JoyRL example solved at':>26}")
+    same_ratios, sb3_solve, ours_solve, solved = [], [], [], 0
+    for seed in args.seeds:
+        sb3 = run_sb3("CartPole-v1", seed, args.threads, stop_when_solved=False)
+        ours_zoo = run_joyrl(seed, CARTPOLE_YAML, ["general_cfg.stop_reward=null"], task_dir, args.threads)
+        ours = run_joyrl(seed, CARTPOLE_YAML, [], task_dir, args.threads)
+        same_ratios.append(ours_zoo.train_time / sb3.train_time)
+        s_sb3, s_ours = sb3.solved_at("CartPole-v1"), ours.solved_at("CartPole-v1")
+        if s_sb3 is not None:
+            sb3_solve.append(s_sb3[1])
+        if s_ours is not None:
+            ours_solve.append(s_ours[1])
+            solved += 1
+        print(f"{seed:>4} | {sb3.train_time:14.1f} | {ours_zoo.train_time:16.1f} | {cell(s_sb3):>26} | {cell(s_ours):>26}")
+    same = statistics.median(same_ratios)
+    solve = (statistics.median(ours_solve) / statistics.median(sb3_solve)) if ours_solve and sb3_solve else float("nan")
+    print(f"a. same hyper-parameters, training time JoyRL/SB3 (median): {same:.2f} (target <= 0.5)")
+    print(f"b. time to solve JoyRL example/SB3 zoo (median of solved seeds): {solve:.2f} (target <= 0.5); "
+          f"JoyRL solved {solved}/{n}")
+
+    pendulum_solved = 0
+    if not args.skip_pendulum:
+        print(f"c. Pendulum-v1 (eval mean >= {SOLVED['Pendulum-v1']:.0f} within {STEPS['Pendulum-v1']} env steps)")
+        print(f"{'seed':>4} | {'SB3 zoo (gSDE) solved at':>26} | {'JoyRL example solved at':>26} | JoyRL best eval")
+        for seed in args.seeds:
+            sb3 = run_sb3("Pendulum-v1", seed, args.threads, stop_when_solved=True)
+            ours = run_joyrl(seed, PENDULUM_YAML, [f"general_cfg.stop_reward={SOLVED['Pendulum-v1']}"], task_dir,
+                             args.threads)
+            s_ours = ours.solved_at("Pendulum-v1")
+            pendulum_solved += s_ours is not None
+            best = max((mean for *_, mean in ours.evals), default=float("nan"))
+            print(f"{seed:>4} | {cell(sb3.solved_at('Pendulum-v1')):>26} | {cell(s_ours):>26} | {best:.1f}")
+    print(f"summary: same_hparams_ratio={same:.2f} time_to_solve_ratio={solve:.2f} solved_seeds={solved}/{n} "
+          f"pendulum_solved_seeds={pendulum_solved}/{n}")
+
+
+if __name__ == "__main__":
+    main()
