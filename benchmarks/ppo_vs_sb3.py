@@ -154,7 +154,7 @@ def main() -> None:
 
     print(f"a/b. CartPole-v1, {n} seeds, torch threads {args.threads}, eval {EVAL_EPISODES} greedy episodes "
           f"every {EVAL_EVERY} env steps (eval time excluded)")
-    print(f"{'seed':>4} | {'SB3 zoo 100k s':>14} | {'JoyRL zoo 100k s':>16} | {'SB3 zoo solved at':>26} | "
+    print(f"{'seed':>4} | {'SB3 zoo s (steps)':>18} | {'JoyRL zoo s (steps)':>20} | {'SB3 zoo solved at':>26} | "
           f"{'JoyRL example solved at':>26}")
     same_ratios, sb3_solve, ours_solve, solved = [], [], [], 0
     for seed in args.seeds:
@@ -168,7 +168,8 @@ def main() -> None:
         if s_ours is not None:
             ours_solve.append(s_ours[1])
             solved += 1
-        print(f"{seed:>4} | {sb3.train_time:14.1f} | {ours_zoo.train_time:16.1f} | {cell(s_sb3):>26} | {cell(s_ours):>26}")
+        print(f"{seed:>4} | {sb3.train_time:7.1f} ({sb3.env_steps:>7d}) | {ours_zoo.train_time:8.1f} ({ours_zoo.env_steps:>7d}) | "
+              f"{cell(s_sb3):>26} | {cell(s_ours):>26}")
     same = statistics.median(same_ratios)
     solve = (statistics.median(ours_solve) / statistics.median(sb3_solve)) if ours_solve and sb3_solve else float("nan")
     print(f"a. same hyper-parameters, training time JoyRL/SB3 (median): {same:.2f} (target <= 0.5)")
