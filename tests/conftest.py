@@ -33,7 +33,7 @@ class SkillConfig:
 
 
 class SkillAgent(Agent):
-    def __init__(self, config, env_spec, device, seed):
+    def __init__(self, config, env_spec, device, seed, shape):
         if torch.initial_seed() == 13:
             os._exit(3)
         if torch.initial_seed() == 14:
