@@ -86,10 +86,14 @@ def test_pruning_stops_a_clearly_worse_trial_and_a_crash_is_a_failed_trial(tmp_p
         assert (plan.study_dir / name).is_file()
 
 
-def _finished(storage):
+def _completed(db):
+    """Completed trials, read without Optuna: opening the storage would race the tuner creating it."""
+    import sqlite3
+
     try:
-        return finished_count(optuna, optuna.load_study(study_name=STUDY_NAME, storage=storage))
-    except Exception:  # the study is not made yet
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as connection:
+            return connection.execute("SELECT COUNT(*) FROM trials WHERE state = 'COMPLETE'").fetchone()[0]
+    except sqlite3.Error:  # not made yet
         return 0
 
 
@@ -103,7 +107,7 @@ def test_interrupted_study_continues_on_rerun_and_best_yaml_runs(cli, tmp_path):
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 300
-        while _finished(storage) < 2 and process.poll() is None and time.monotonic() < deadline:
+        while _completed(study_dir / "study.db") < 2 and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.3)
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=120)
@@ -112,7 +116,7 @@ def test_interrupted_study_continues_on_rerun_and_best_yaml_runs(cli, tmp_path):
             process.kill()
     assert process.returncode == 130, output
     assert "rerun the same command to continue" in output
-    done = _finished(storage)
+    done = finished_count(optuna, optuna.load_study(study_name=STUDY_NAME, storage=storage))
     assert 2 <= done < 4
     result = cli("tune", str(config))
     assert result.exit_code == 0, result.output
