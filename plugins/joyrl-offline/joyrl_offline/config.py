@@ -32,12 +32,20 @@ class BCConfig:
 
 @dataclass
 class CQLConfig:
-    """Conservative Q-learning: DQN's TD loss plus ``alpha`` times the CQL(H) penalty."""
+    """Conservative Q-learning: DQN's TD loss (continuous actions: SAC's) plus ``alpha`` times the CQL(H)
+    penalty. ``double``, ``loss``, ``target_update`` and ``max_grad_norm`` are the discrete variant's."""
 
     dataset: list[str] = dataset_field()
-    value_layers: list[LayerConfig] = layers_field(256, 256, help="hidden layers of the Q-network, input to output")
-    alpha: float = option(1.0, "weight of the conservative penalty logsumexp_a Q(s, a) - Q(s, a_data); 0 = DQN",
-                          minimum=0.0)
+    value_layers: list[LayerConfig] = layers_field(
+        256, 256, help="hidden layers of the Q-network (continuous actions: of each of the two critics Q(s, a))")
+    alpha: float = option(1.0, "weight of the conservative penalty logsumexp_a Q(s, a) - Q(s, a_data); 0 = DQN "
+                               "(continuous actions: SAC)", minimum=0.0)
+    actor_layers: list[LayerConfig] = layers_field(
+        256, 256, help="continuous actions: hidden layers of the SAC actor (joyrl-sac's squashed Gaussian)")
+    actor_lr: float = option(0.0001, "continuous actions: Adam learning rate of the actor and the entropy "
+                                     "coefficient", minimum=0.0)
+    n_action_samples: int = option(10, "continuous actions: actions per state of each kind (uniform, policy at s, "
+                                       "policy at s') in the penalty's logsumexp", minimum=1)
     gamma: float = option(0.99, "discount factor", minimum=0.0, maximum=1.0)
     batch_size: int = option(256, "transitions per gradient step", minimum=1)
     lr: float = option(0.001, "Adam learning rate", minimum=0.0)
@@ -58,3 +66,4 @@ class CQLConfig:
         if self.max_grad_norm is not None and self.max_grad_norm <= 0:
             raise ValueError(f"max_grad_norm: must be > 0 or null, got {self.max_grad_norm}")
         self.value_layers = parse_layers(self.value_layers, "value_layers")
+        self.actor_layers = parse_layers(self.actor_layers, "actor_layers")

@@ -11,8 +11,7 @@ For a batch of dataset transitions ``(s, a, r, s', terminated)``::
 
 The penalty pushes down the Q-values of actions the dataset did not take and up those it took, so the
 greedy policy stays on the data's support instead of exploiting over-estimated unseen actions; with
-``alpha = 0`` it is offline DQN. Continuous-action CQL needs SAC's actor and twin critics (joyrl-sac),
-which this plugin does not build on yet: :func:`make_cql_agent` says so.
+``alpha = 0`` it is offline DQN. Continuous actions: ``cql_continuous.py``, on joyrl-sac's pieces.
 """
 
 from __future__ import annotations
@@ -32,13 +31,16 @@ from joyrl_offline.config import CQLConfig
 
 
 def make_cql_agent(config: CQLConfig, env_spec: EnvSpec, device: str, seed: int | None) -> Agent:
-    if env_spec.action_kind != "discrete":
+    if env_spec.action_kind == "discrete":
+        return DiscreteCQLAgent(config, env_spec, device, seed)
+    try:
+        from joyrl_offline.cql_continuous import ContinuousCQLAgent
+    except ImportError:
         raise ConfigError(
-            f"CQL on continuous actions ({env_spec.env_id}) needs SAC's actor and twin critics (joyrl-sac), "
-            "which joyrl-offline does not build on yet: only discrete-action CQL is available; for "
-            "continuous actions use BC (algo_name: BC)"
-        )
-    return DiscreteCQLAgent(config, env_spec, device, seed)
+            f"CQL on continuous actions ({env_spec.env_id}) builds on SAC's actor and twin critics: "
+            "pip install joyrl-sac (plugins/joyrl-sac); discrete-action CQL needs nothing more"
+        ) from None
+    return ContinuousCQLAgent(config, env_spec, device, seed)
 
 
 class DiscreteCQLAgent(Agent):

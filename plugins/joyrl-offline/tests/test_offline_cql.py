@@ -8,7 +8,7 @@ import pytest
 import torch
 from offline_helpers import offline_overrides, random_policy, write_task
 
-from joyrl_core import ConfigError, EnvSpec, resolve_config, start_run
+from joyrl_core import EnvSpec, ReplayQueue, resolve_config, start_run
 
 CARTPOLE = EnvSpec.from_env(gym.make("CartPole-v1"), "CartPole-v1")
 
@@ -39,13 +39,49 @@ def test_the_loss_is_td_plus_alpha_times_logsumexp_minus_the_data_q():
     assert loss.item() == pytest.approx(td.item() + 2.0 * penalty.item(), rel=1e-5)
 
 
-def test_continuous_cql_says_what_it_needs():
+def _pendulum_data(n: int = 2000):
+    """Pendulum transitions of a noisy linear controller: the data's actions sit near one action per state."""
+    env = gym.make("Pendulum-v1")
+    rng = np.random.default_rng(0)
+    rows = []
+    obs, _ = env.reset(seed=0)
+    for _ in range(n):
+        action = np.clip(obs @ np.array([-1.0, -0.5, -0.3]) + rng.normal(0, 0.05), -2, 2).astype(np.float32)[None]
+        next_obs, reward, terminated, truncated, _ = env.step(action)
+        rows.append((obs, action, reward, next_obs, terminated))
+        obs = env.reset()[0] if terminated or truncated else next_obs
+    return (np.array(column) for column in zip(*rows))
+
+
+@pytest.mark.parametrize("alpha", [0.0, 5.0])
+def test_continuous_cql_values_the_datas_actions_above_others(alpha):
+    """The penalty's point: Q(s, a_data) above Q(s, a) for actions the data did not take; without it
+    (alpha 0: offline SAC) the margin is far smaller."""
+    pytest.importorskip("joyrl_sac")
     from joyrl_offline.config import CQLConfig
     from joyrl_offline.cql import make_cql_agent
 
     pendulum = EnvSpec.from_env(gym.make("Pendulum-v1"), "Pendulum-v1")
-    with pytest.raises(ConfigError, match=r"CQL on continuous actions \(Pendulum-v1\) needs SAC's actor and twin critics \(joyrl-sac\)"):
-        make_cql_agent(CQLConfig(dataset=["unused"]), pendulum, "cpu", None)
+    obs, actions, rewards, next_obs, terminated = _pendulum_data()
+    buffer = ReplayQueue(len(obs), pendulum, seed=0)
+    buffer.push_batch(obs, actions, rewards, next_obs, terminated)
+    torch.manual_seed(0)
+    small = [{"layer_dim": [64]}, {"layer_dim": [64]}]
+    agent = make_cql_agent(CQLConfig(dataset=["unused"], value_layers=small, actor_layers=small, alpha=alpha,
+                                     batch_size=128, n_action_samples=4), pendulum, "cpu", 1)
+    for _ in range(300):
+        metrics = agent.update(buffer, 0)
+    assert agent.update_steps == 300 and all(np.isfinite(v) for v in metrics.values())
+    with torch.no_grad():
+        states = torch.as_tensor(obs[:500])
+        data_q = agent.critics(states, torch.as_tensor(actions[:500]) / 2).mean()
+        flipped_q = agent.critics(states, -torch.as_tensor(actions[:500]) / 2).mean()  # the opposite torque
+    margin = float(data_q - flipped_q)
+    if alpha > 0:
+        assert margin > 1.0, f"CQL's Q prefers the data's actions by only {margin:.2f}"
+    else:
+        assert margin < 1.0, f"offline SAC already prefers the data's actions by {margin:.2f}"
+    assert agent.predict_action(obs[:3]).shape == (3, 1)
 
 
 def test_cql_learns_from_a_mixed_dataset(registry, tmp_path, task_root):
