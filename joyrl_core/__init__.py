@@ -39,6 +39,8 @@ from joyrl_core.errors import (
     DuplicateComponentError,
     EnvError,
     JoyRLError,
+    NonFiniteError,
+    OutputError,
     PluginError,
 )
 from joyrl_core.networks.layers import (
@@ -50,6 +52,7 @@ from joyrl_core.networks.layers import (
     parse_layers,
 )
 from joyrl_core.outputs.checkpoint import Counters, load_checkpoint, save_checkpoint
+from joyrl_core.outputs.loggers import read_results_csv
 from joyrl_core.outputs.trajectories import (
     Trajectory,
     TrajectoryWriter,
@@ -98,6 +101,8 @@ __all__ = [
     "GeneralConfig",
     "JoyRLError",
     "Logger",
+    "NonFiniteError",
+    "OutputError",
     "PluginError",
     "Policy",
     "PolicyStep",
@@ -123,6 +128,7 @@ __all__ = [
     "load_policy",
     "load_registry",
     "load_trajectories",
+    "read_results_csv",
     "option",
     "resolve_config",
     "restore_agent",

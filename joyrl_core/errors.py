@@ -38,3 +38,18 @@ class CheckpointError(JoyRLError):
 
 class DatasetError(JoyRLError):
     """An offline dataset is missing, unreadable, or does not fit the run's env."""
+
+
+class NonFiniteError(JoyRLError):
+    """An env returned a NaN or infinite observation or reward, or an update a non-finite loss."""
+
+
+class OutputError(JoyRLError):
+    """A file or folder of the run's outputs could not be written: a full disk, a read-only
+    filesystem, a file where a folder should be."""
+
+    @classmethod
+    def writing(cls, path: object, exc: OSError) -> OutputError:
+        """The one-line error for ``exc`` raised while writing ``path``."""
+        reason = (exc.strerror or str(exc) or type(exc).__name__).lower()
+        return cls(f"cannot write {path}: {reason}")

@@ -11,7 +11,6 @@ Everything a test writes goes under pytest's ``tmp_path``.
 
 from __future__ import annotations
 
-import csv
 import os
 import signal
 import subprocess
@@ -25,6 +24,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 import joyrl_core
+from joyrl_core.outputs.loggers import read_results_csv
 from joyrl_core.plugins.registry import DISABLE_AUTOLOAD_ENV_VAR, DISABLE_ENV_VAR, PLUGINS_ENV_VAR
 
 PLUGIN_ENV_VARS = (DISABLE_ENV_VAR, DISABLE_AUTOLOAD_ENV_VAR, PLUGINS_ENV_VAR)
@@ -59,15 +59,14 @@ def quick_overrides(task_root: Path, **general) -> list[str]:
 
 
 def read_episodes(task_root_or_csv: Path) -> list[dict[str, str]]:
-    """Rows of ``results/episodes.csv`` (given a task folder or the CSV itself), header checked."""
+    """Rows of ``results/episodes.csv`` (given a task folder or the CSV itself), header checked, a torn
+    last line (a run killed mid-write) dropped."""
     path = task_root_or_csv
     if path.is_dir():
         path = path / "results" / "episodes.csv"
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh)
-        header = next(reader)
-        assert header == EPISODES_HEADER
-        return [dict(zip(header, row)) for row in reader]
+    header, rows = read_results_csv(path)
+    assert header == EPISODES_HEADER
+    return [dict(zip(header, row)) for row in rows]
 
 
 class DistributionFactory:

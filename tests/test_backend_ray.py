@@ -395,7 +395,7 @@ def test_ctrl_c_writes_the_final_checkpoint_and_stops_ray(tmp_path, how):
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None:
-            parts = list(task_root.glob("*/results/episodes.csv.part"))
+            parts = list(task_root.glob("*/results/episodes.csv"))
             if parts and len(parts[0].read_text(encoding="utf-8").splitlines()) > 10:
                 break
             time.sleep(0.5)

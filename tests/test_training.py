@@ -72,7 +72,6 @@ def test_episodes_csv(trained):
         # Cut at max_step: not terminated (bootstrapped); shorter: the pole fell.
         assert r["terminated"] == ("0" if int(r["length"]) == LEARN_MAX_STEP else "1")
         assert float(r["wall_time"]) >= 0
-    assert not list(task.results.glob("*.part")), "the CSV is renamed into place at the end"
 
 
 def test_task_folder_contents(trained):
@@ -92,13 +91,14 @@ def test_task_folder_contents(trained):
     expected = list(range(fre, summary.update_steps + 1, fre))
     if summary.update_steps % fre:
         expected.append(summary.update_steps)
-    assert names == expected
+    assert names == expected[-cfg.general.keep_checkpoints:], "the newest keep_checkpoints are kept"
     assert not (task.models / "best.pt").exists(), "no online eval, no best model"
     last = load_checkpoint(task.models / f"{summary.update_steps}.pt")
     assert last["counters"] == {"episodes": LEARN_EPISODES, "env_steps": summary.env_steps,
                                 "update_steps": summary.update_steps}
     assert last["config"] == config_to_dict(cfg)
-    assert load_checkpoint(task.models / f"{fre}.pt")["counters"]["update_steps"] == fre
+    save_point = names[0]  # a save point, not the final checkpoint
+    assert load_checkpoint(task.models / f"{save_point}.pt")["counters"]["update_steps"] == save_point
 
     log = (task.logs / "run.log").read_text(encoding="utf-8")
     assert f"task folder {root}" in log

@@ -78,14 +78,22 @@ class GeneralConfig:
     )
     test_episode: int | None = option(None, "episodes in test mode; null = online_eval_episode", minimum=1)
     model_save_fre: int = option(500, "save a checkpoint every this many update steps", minimum=1)
+    keep_checkpoints: int = option(
+        5, "numbered checkpoints kept in models/, the newest (best.pt is kept apart); 0 = keep all", minimum=0
+    )
     save_best_model: bool = option(True, "with online_eval, keep the best-scoring model as models/best")
     save_fig: bool = option(True, "write results/rewards.png at the end of the run")
     show_fig: bool = option(False, "open the reward figure at the end of the run")
+    check_env_values: bool = option(
+        True, "stop the run when the env returns a NaN or infinite observation or reward (false: a little faster)"
+    )
     torch_threads: int = option(1, "torch CPU threads; 1 is fastest for small networks; 0 = torch's default", minimum=0)
     loggers: list[str] = option(["console", "csv"], "active loggers (see `joyrl list-plugins`)")
     task_dir: str = option("tasks", "folder that receives one task folder per run")
 
     def __post_init__(self) -> None:
+        if not self.task_dir.strip():
+            raise ValueError("task_dir: must name a folder; use . for the current folder")
         if self.max_episode == 0:
             raise ValueError("max_episode: must be a positive number of episodes, or -1 to run until stopped")
         valid_device = self.device in ("cpu", "cuda", "auto") or (

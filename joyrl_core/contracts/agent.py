@@ -86,6 +86,9 @@ class Agent(abc.ABC):
         it needs (``buffer.sample``), and returns e.g. ``{"loss": ...}`` when it took a gradient step.
         An :attr:`offline` agent is called in a loop over its filled buffer instead, ``env_steps`` 0,
         and should make at least one update step per call.
+        The trainer checks every returned value: a NaN or infinite one (a diverged loss) stops the run
+        with a :class:`joyrl_core.NonFiniteError` naming the update step and the key, and nothing
+        trained after it is saved; so return the losses, not only log them.
         """
 
     @property

@@ -111,6 +111,14 @@ def allocate_transitions(capacity: int, env_spec: EnvSpec) -> tuple[np.ndarray, 
     )
 
 
+def transition_nbytes(env_spec: EnvSpec) -> int:
+    """Bytes one transition takes in the arrays of :func:`allocate_transitions`: the least a buffer of
+    ``capacity`` transitions needs is ``capacity`` times this."""
+    obs = int(np.prod(env_spec.obs_shape, dtype=np.int64)) * env_spec.obs_dtype.itemsize
+    action = int(np.prod(env_spec.action_shape, dtype=np.int64)) * env_spec.action_dtype.itemsize
+    return 2 * obs + action + 3 * np.dtype(np.float32).itemsize
+
+
 def write_transitions(columns: tuple[np.ndarray, ...] | list[np.ndarray], rows, obs, actions, rewards, next_obs,
                       terminated, truncated=None) -> None:
     """Write transitions into ``columns`` (the six arrays of :func:`allocate_transitions`, in its order)

@@ -23,7 +23,9 @@ class EpisodeRecord:
 class RunSummary:
     """What a backend's ``run()`` returns: the counters at the end and how the run ended.
 
-    ``wall_time`` includes ``eval_time``, the seconds spent in online evaluation.
+    ``wall_time`` includes ``eval_time``, the seconds spent in online evaluation. ``ended`` is
+    ``completed``, ``interrupted`` (Ctrl-C or SIGTERM) or ``failed``, set by ``start_run``; a failed run's
+    ``error`` is the one-line message the user saw.
     """
 
     episodes: int = 0
@@ -36,3 +38,5 @@ class RunSummary:
     eval_time: float = 0.0
     best_eval_reward: float | None = None
     test_rewards: list[float] = field(default_factory=list)
+    ended: str = "completed"
+    error: str | None = None

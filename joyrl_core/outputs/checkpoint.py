@@ -7,11 +7,12 @@ crafted to run code on load is rejected instead of run.
 
 from __future__ import annotations
 
+import io
 import pickle
 import re
 import zipfile
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +69,11 @@ def save_checkpoint(path: Path, agent_state: Mapping[str, Any], counters: Counte
     }
     import torch
 
-    atomic_write(path, lambda fh: torch.save(payload, fh))
+    # Serialised in memory first: torch reports a failed file write (a full disk) as an opaque
+    # RuntimeError, a plain write reports it as the OSError it is.
+    data = io.BytesIO()
+    torch.save(payload, data)
+    atomic_write(path, lambda fh: fh.write(data.getbuffer()))
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
@@ -94,7 +99,30 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise CheckpointError(
             f"{path}: checkpoint format version {payload.get('version')} is not supported (expected {FORMAT_VERSION})"
         )
+    _check_structure(path, payload)
     return payload
+
+
+def _check_structure(path: Path, payload: dict[str, Any]) -> None:
+    """Refuse a well-formed archive whose fields are not what a run reads back: the counters exactly
+    ``Counters``' fields as non-negative integers, and the other sections mappings."""
+    for section in ("counters", "config", "agent", "extra"):
+        if not isinstance(payload.get(section), dict):
+            got = "missing" if section not in payload else f"a {type(payload[section]).__name__}"
+            raise CheckpointError(f"{path}: field {section}: expected a mapping, got {got}")
+    counters = payload["counters"]
+    expected = [f.name for f in fields(Counters)]
+    unknown = sorted(str(key) for key in counters if key not in expected)
+    if unknown:
+        raise CheckpointError(f"{path}: field counters: unknown key(s) {', '.join(unknown)} (expected {', '.join(expected)})")
+    for name in expected:
+        value = counters.get(name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            shown = "missing" if name not in counters else repr(value)
+            raise CheckpointError(f"{path}: field counters.{name}: expected a non-negative integer, got {shown}")
+    best = payload["extra"].get("best_eval")
+    if best is not None and (isinstance(best, bool) or not isinstance(best, (int, float))):
+        raise CheckpointError(f"{path}: field extra.best_eval: expected a number or null, got {best!r}")
 
 
 def _looks_like_pickle(path: Path) -> bool:
@@ -119,10 +147,10 @@ def find_checkpoint(load_path: str, task_root: str | Path, which: str) -> Path:
         if not models.is_dir():
             continue
         if which == "latest":
-            steps = sorted((int(p.stem), p) for p in models.glob("*.pt") if p.stem.isdigit())
+            steps = numbered_checkpoints(models)
             if not steps:
                 raise CheckpointError(f"{models}: no checkpoints in this folder")
-            return steps[-1][1]
+            return steps[-1]
         path = models / f"{which}.pt"
         if not path.is_file():
             present = ", ".join(sorted(p.stem for p in models.glob("*.pt"))) or "none"
@@ -131,3 +159,19 @@ def find_checkpoint(load_path: str, task_root: str | Path, which: str) -> Path:
     raise CheckpointError(
         f"load_path {load_path!r}: no such task folder or checkpoint (looked in {candidates[1]} and {candidates[0]})"
     )
+
+
+def numbered_checkpoints(models: Path) -> list[Path]:
+    """The ``<update step>.pt`` checkpoints of a models folder, oldest first (``best.pt`` is not one)."""
+    return [path for _, path in sorted((int(p.stem), p) for p in models.glob("*.pt") if p.stem.isdigit())]
+
+
+def prune_checkpoints(models: Path, keep: int) -> None:
+    """Delete all but the newest ``keep`` numbered checkpoints (``keep`` 0: delete none).
+
+    ``best.pt`` is a file of its own, so it stays whatever its update step.
+    """
+    if keep <= 0:
+        return
+    for path in numbered_checkpoints(models)[:-keep]:
+        path.unlink(missing_ok=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,6 +27,7 @@ from rich.progress import (
 
 from joyrl_core.contracts.logger import Logger
 from joyrl_core.contracts.records import EpisodeRecord
+from joyrl_core.errors import OutputError
 
 if TYPE_CHECKING:
     from joyrl_core.run.context import RunContext
@@ -115,8 +115,10 @@ class ConsoleLogger(Logger):
 class CsvLogger(Logger):
     """``results/episodes.csv`` (one row per train or test episode) and ``results/evals.csv``.
 
-    Rows stream into a ``.part`` file as they come; ``close`` renames it into place, so the final CSV
-    appears whole, including after Ctrl-C.
+    Each row is appended and flushed as it is logged, so both files are readable under their real names
+    at any moment, also after ``kill -9``, and never lag the newest checkpoint (a checkpoint counts only
+    episodes whose rows were already flushed). A kill in the middle of a write leaves at most a torn last
+    line, which :func:`read_results_csv` drops.
     """
 
     EPISODE_FIELDS = ("episode", "env_steps", "reward", "length", "wall_time", "terminated")
@@ -125,46 +127,76 @@ class CsvLogger(Logger):
     def __init__(self, run: RunContext):
         # An offline run's evaluations are placed by update steps: the column says so.
         self._eval_fields = (run.step_axis, *self.EVAL_FIELDS[1:])
-        self._files: list[tuple[io.TextIOWrapper, Path]] = []
+        self._files: list[io.TextIOWrapper] = []
+        self._failed = False
         self._episodes = self._open(run.task.results / "episodes.csv", self.EPISODE_FIELDS)
-        self._evals: csv.writer | None = None
+        self._evals: tuple[csv.writer, io.TextIOWrapper] | None = None
         self._eval_path = run.task.results / "evals.csv"
-        self._last_flush = time.monotonic()
 
-    def _open(self, path: Path, header: Sequence[str]):
-        fh = open(path.with_name(path.name + ".part"), "w", newline="", encoding="utf-8")
-        self._files.append((fh, path))
+    def _open(self, path: Path, header: Sequence[str]) -> tuple[csv.writer, io.TextIOWrapper]:
+        try:
+            fh = open(path, "w", newline="", encoding="utf-8")
+        except OSError as exc:
+            raise OutputError.writing(path, exc) from None
+        self._files.append(fh)
         writer = csv.writer(fh)
-        writer.writerow(header)
-        return writer
+        self._append(writer, fh, header)
+        return writer, fh
+
+    def _append(self, writer: csv.writer, fh: io.TextIOWrapper, row: Sequence[object]) -> None:
+        try:
+            writer.writerow(row)
+            fh.flush()
+        except OSError as exc:
+            self._failed = True
+            raise OutputError.writing(fh.name, exc) from None
 
     def log_episode(self, record: EpisodeRecord) -> None:
         if record.mode == "eval":
             return
-        self._episodes.writerow(
-            [record.episode, record.env_steps, f"{record.reward:.10g}", record.length,
-             f"{record.wall_time:.3f}", int(record.terminated)]
-        )
-        # Flushing about once a second lets `tail -f` follow the run without a write per short episode.
-        now = time.monotonic()
-        if now - self._last_flush > 1.0:
-            self._files[0][0].flush()
-            self._last_flush = now
+        self._append(*self._episodes, [
+            record.episode, record.env_steps, f"{record.reward:.10g}", record.length,
+            f"{record.wall_time:.3f}", int(record.terminated),
+        ])
 
     def log_metrics(self, env_steps: int, metrics: Mapping[str, float]) -> None:
         if "eval/mean_reward" not in metrics:
             return
         if self._evals is None:
             self._evals = self._open(self._eval_path, self._eval_fields)
-        self._evals.writerow(
-            [env_steps, f"{metrics['eval/mean_reward']:.10g}", f"{metrics.get('eval/std_reward', 0.0):.10g}",
-             f"{metrics.get('time/train_time', 0.0):.3f}"]
-        )
+        self._append(*self._evals, [
+            env_steps, f"{metrics['eval/mean_reward']:.10g}", f"{metrics.get('eval/std_reward', 0.0):.10g}",
+            f"{metrics.get('time/train_time', 0.0):.3f}",
+        ])
 
     def close(self) -> None:
-        for fh, path in self._files:
-            fh.flush()
-            os.fsync(fh.fileno())
-            fh.close()
-            os.replace(fh.name, path)
-        self._files.clear()
+        files, self._files = self._files, []
+        error: OutputError | None = None
+        for fh in files:
+            try:
+                try:
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                finally:
+                    fh.close()  # closes the file also when its last flush fails
+            except OSError as exc:
+                error = error or OutputError.writing(fh.name, exc)
+        # A failed row was reported when it happened; a second report would hide the first.
+        if error is not None and not self._failed:
+            raise error
+
+
+def read_results_csv(path: Path) -> tuple[list[str], list[list[str]]]:
+    """The header and rows of a results CSV that :class:`CsvLogger` writes, without a torn last line.
+
+    Every complete row ends with a newline; a last line without one is a row cut by a kill mid-write.
+    """
+    with open(path, newline="", encoding="utf-8") as fh:
+        text = fh.read()
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines.pop()
+    rows = list(csv.reader(lines))
+    if not rows:
+        return [], []
+    return rows[0], rows[1:]

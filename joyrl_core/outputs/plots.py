@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from joyrl_core.errors import JoyRLError
+from joyrl_core.outputs.loggers import read_results_csv
 from joyrl_core.outputs.task import atomic_write
 
 MOVING_AVERAGE_WINDOW = 10
@@ -29,13 +30,13 @@ def read_columns(path: Path, columns: Sequence[str]) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise JoyRLError(f"{path}: no such CSV file")
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            missing = [c for c in columns if c not in (reader.fieldnames or [])]
-            if missing:
-                raise JoyRLError(f"{path}: not a JoyRL results CSV (missing column(s) {', '.join(missing)})")
-            rows = [[float(row[c]) for c in columns] for row in reader]
-    except (ValueError, TypeError, UnicodeDecodeError, csv.Error) as exc:
+        header, table_rows = read_results_csv(path)
+        missing = [c for c in columns if c not in header]
+        if missing:
+            raise JoyRLError(f"{path}: not a JoyRL results CSV (missing column(s) {', '.join(missing)})")
+        index = [header.index(c) for c in columns]
+        rows = [[float(row[i]) for i in index] for row in table_rows]
+    except (ValueError, TypeError, IndexError, UnicodeDecodeError, csv.Error) as exc:
         raise JoyRLError(f"{path}: unreadable results CSV ({type(exc).__name__}: {exc})") from None
     table = np.array(rows, dtype=np.float64).reshape(len(rows), len(columns))
     return {c: table[:, i] for i, c in enumerate(columns)}

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from joyrl_core.errors import OutputError
+
 
 @dataclass(frozen=True)
 class TaskPaths:
@@ -60,10 +62,19 @@ def create_task_dir(task_root: str | Path, mode: str, env_id: str, algo: str) ->
     ``mkdir`` without ``exist_ok`` is atomic, so two runs started in the same second get different
     folders (the second gets a ``-1`` suffix) even when they race.
     """
-    paths = TaskPaths(create_unique_dir(task_root, f"{mode.capitalize()}_{safe_name(env_id)}_{safe_name(algo)}"))
-    for sub in (paths.models, paths.results, paths.logs, paths.videos):
-        sub.mkdir()
+    root = Path(task_root)
+    try:
+        paths = TaskPaths(create_unique_dir(task_root, f"{mode.capitalize()}_{safe_name(env_id)}_{safe_name(algo)}"))
+        for sub in (paths.models, paths.results, paths.logs, paths.videos):
+            sub.mkdir()
+    except OSError as exc:
+        if (root.exists() or root.is_symlink()) and not root.is_dir():
+            # A file, or a symlink to nothing, in the folder's place.
+            raise OutputError(f"general_cfg.task_dir {str(task_root)!r}: {root} exists and is not a folder") from None
+        raise OutputError(f"general_cfg.task_dir {str(task_root)!r}: cannot create a task folder in {root}: "
+                          f"{(exc.strerror or str(exc)).lower()}") from None
     return paths
+
 
 
 def create_unique_dir(parent: str | Path, prefix: str) -> Path:
@@ -84,16 +95,25 @@ def create_unique_dir(parent: str | Path, prefix: str) -> Path:
 def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
     """Write ``path`` through a temporary file in the same folder and rename it into place.
 
-    A reader (or a crash) never sees a half-written file: it is either the old one or the new one.
+    A reader (or a crash) never sees a half-written file: it is either the old one or the new one; a
+    failed write (a full disk) is an :class:`OutputError` naming ``path``, and leaves the old one. The
+    temporary file's name holds the writer's process id, so :func:`remove_stale_temps` can tell the
+    leftovers of a killed process from a live writer's file.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=_TMP_SUFFIX)
+    except OSError as exc:
+        raise OutputError.writing(path, exc) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise OutputError.writing(path, exc) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -101,3 +121,31 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
+
+
+_TMP_SUFFIX = ".tmp"
+_TMP_NAME = re.compile(r"^\..+\.(\d+)\.[^.]+\.tmp$")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def remove_stale_temps(folder: Path) -> list[Path]:
+    """Delete the temporary files :func:`atomic_write` left in ``folder`` when its process was killed.
+
+    Files of a process that is still running (another run writing there now) are left alone.
+    """
+    removed = []
+    for path in folder.glob(".*" + _TMP_SUFFIX):
+        match = _TMP_NAME.match(path.name)
+        if match and not _alive(int(match.group(1))):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed

@@ -17,6 +17,7 @@ from joyrl_core.config import RunConfig
 from joyrl_core.contracts.agent import Agent
 from joyrl_core.contracts.buffer import Buffer
 from joyrl_core.contracts.run_shape import RunShape
+from joyrl_core.contracts.records import RunSummary
 from joyrl_core.contracts.spaces import EnvSpec
 from joyrl_core.data.dataset import Dataset
 from joyrl_core.errors import EnvError, JoyRLError
@@ -112,6 +113,8 @@ class RunContext:
         """What the run's step counts, for loggers and figures: ``env_steps``, or ``update_steps`` for
         an offline run (no env is stepped)."""
         return "update_steps" if self.dataset is not None else "env_steps"
+    # The summary the trainer keeps up to date; start_run writes it when the backend raises.
+    summary: RunSummary | None = None
 
     @property
     def shape(self) -> RunShape:

@@ -13,14 +13,32 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
 from joyrl_core.contracts.agent import Agent, PolicyStep
 from joyrl_core.contracts.buffer import Buffer
+from joyrl_core.errors import EnvError, JoyRLError, NonFiniteError
 from joyrl_core.outputs.trajectories import Trajectory
+from joyrl_core.run.finite import non_finite_env_value
 from joyrl_core.run.transition_log import TransitionLog
+
+
+def env_name(env: gym.Env | gym.vector.VectorEnv) -> str:
+    """The env's gymnasium id for messages, else its class name."""
+    spec = getattr(env, "spec", None)
+    return getattr(spec, "id", None) or type(getattr(env, "unwrapped", env)).__name__
+
+
+def _check_values(env_id: str, obs: Any, reward: Any, where: str) -> None:
+    bad = non_finite_env_value(obs, reward)
+    if bad is not None:
+        raise NonFiniteError(
+            f"env {env_id} returned {bad} in {where}; nothing was trained on it "
+            "(general_cfg.check_env_values: false turns this check off)"
+        )
 
 
 @dataclass
@@ -63,9 +81,13 @@ class EnvRunner:
     carries on from the first seeded reset instead.
     """
 
-    def __init__(self, env: gym.Env, seed: int | None, max_steps: int):
+    def __init__(self, env: gym.Env, seed: int | None, max_steps: int, check_values: bool = True,
+                 env_id: str | None = None):
         self.env = env
         self.max_steps = max_steps
+        self.check_values = check_values
+        self.env_id = env_id or env_name(env)
+        self.episodes = 0
         self._next_seed = seed
         if seed is not None:
             env.action_space.seed(seed)
@@ -74,10 +96,30 @@ class EnvRunner:
         """Seed the next reset (``None``: leave the env's RNG running)."""
         self._next_seed = seed
 
-    def _reset(self) -> np.ndarray:
-        obs, _ = self.env.reset(seed=self._next_seed)
+    def _reset(self, episode: int) -> np.ndarray:
+        try:
+            obs, _ = self.env.reset(seed=self._next_seed)
+        except JoyRLError:
+            raise
+        except Exception as exc:  # a third-party env can raise anything
+            raise EnvError(f"env {self.env_id} raised in reset (episode {episode}): {type(exc).__name__}: {exc}") from exc
         self._next_seed = None
+        if self.check_values:
+            _check_values(self.env_id, obs, 0.0, f"reset (episode {episode})")
         return obs
+
+    def _step(self, action: np.ndarray, episode: int, step: int) -> tuple:
+        try:
+            out = self.env.step(action)
+        except JoyRLError:
+            raise
+        except Exception as exc:
+            raise EnvError(
+                f"env {self.env_id} raised in step (episode {episode}, step {step}): {type(exc).__name__}: {exc}"
+            ) from exc
+        if self.check_values:
+            _check_values(self.env_id, out[0], out[1], f"step (episode {episode}, step {step})")
+        return out
 
     def run_episode(
         self,
@@ -86,6 +128,7 @@ class EnvRunner:
         on_step: Callable[[], bool] | None = None,
         record_frames: int = 0,
         record_trajectory: bool = False,
+        episode: int | None = None,
     ) -> EpisodeResult:
         """Play one episode with ``act`` (batched: ``(1, *obs_shape) -> PolicyStep`` of one row).
 
@@ -94,10 +137,17 @@ class EnvRunner:
         ``on_step`` runs after each step (the single backend learns there) and returns ``True`` to end
         the episode there (the run has reached its step budget). ``record_frames`` > 0 keeps up to that many rendered frames; ``record_trajectory`` keeps
         the episode's transitions as a :class:`Trajectory` (imitation and offline RL data).
+
+        An exception in the env's ``reset``/``step`` becomes an :class:`EnvError`, and (with
+        ``check_values``) a NaN or infinite observation or reward a :class:`NonFiniteError`, naming the
+        env, ``episode`` (the run's episode number; default: this runner's count) and the step, before
+        the transition reaches ``buffer``.
         """
         env = self.env
         start = time.perf_counter()
-        obs = self._reset()
+        self.episodes += 1
+        episode = self.episodes if episode is None else episode
+        obs = self._reset(episode)
         frames: list[np.ndarray] = []
         if record_frames:
             frames.append(env.render())
@@ -108,7 +158,7 @@ class EnvRunner:
         while length < self.max_steps:
             actions, extras = act(np.asarray(obs)[None])
             action = actions[0]
-            next_obs, reward, terminated, truncated, _ = env.step(action)
+            next_obs, reward, terminated, truncated, _ = self._step(action, episode, length + 1)
             total += float(reward)
             length += 1
             cut = truncated or length >= self.max_steps
@@ -148,10 +198,21 @@ class VectorEnvRunner:
     ended, the pushed ``next_obs`` is the real final observation, not the reset one.
     """
 
-    def __init__(self, venv: gym.vector.VectorEnv, seed: int | None, record_trajectories: bool = False):
+    def __init__(self, venv: gym.vector.VectorEnv, seed: int | None, record_trajectories: bool = False,
+                 check_values: bool = True, env_id: str | None = None):
         self.venv = venv
         self.n = venv.num_envs
-        self._obs, _ = venv.reset(seed=seed)
+        self.check_values = check_values
+        self.env_id = env_id or env_name(venv)
+        self.steps = 0
+        try:
+            self._obs, _ = venv.reset(seed=seed)
+        except JoyRLError:
+            raise
+        except Exception as exc:
+            raise EnvError(f"env {self.env_id} raised in reset: {type(exc).__name__}: {exc}") from exc
+        if check_values:
+            _check_values(self.env_id, self._obs, 0.0, "reset")
         if seed is not None:
             venv.action_space.seed(seed)
         self._returns = np.zeros(self.n)
@@ -162,7 +223,16 @@ class VectorEnvRunner:
     def step(self, act: ActFn, buffer: Buffer | None) -> list[FinishedEpisode]:
         obs = self._obs
         actions, extras = act(obs)
-        next_obs, rewards, terminated, truncated, info = self.venv.step(actions)
+        self.steps += 1
+        try:
+            next_obs, rewards, terminated, truncated, info = self.venv.step(actions)
+        except JoyRLError:
+            raise
+        except Exception as exc:
+            raise EnvError(f"env {self.env_id} raised in step (vector step {self.steps} of {self.n} copies): "
+                           f"{type(exc).__name__}: {exc}") from exc
+        if self.check_values:
+            _check_values(self.env_id, next_obs, rewards, f"step (vector step {self.steps} of {self.n} copies)")
         done = terminated | truncated
         real_next = next_obs
         if done.any():

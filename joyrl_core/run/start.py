@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import logging.handlers
+import math
 import os
+import shutil
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -14,13 +17,14 @@ from typing import Any
 import numpy as np
 
 from joyrl_core.config import RunConfig, dump_config
+from joyrl_core.contracts.buffer import transition_nbytes
 from joyrl_core.contracts.logger import Logger
 from joyrl_core.contracts.records import RunSummary
 from joyrl_core.contracts.spaces import EnvSpec
 from joyrl_core.data.dataset import Dataset, load_dataset
-from joyrl_core.errors import ConfigError, EnvError
-from joyrl_core.outputs.loggers import LoggerGroup
-from joyrl_core.outputs.task import TaskPaths, atomic_write_text, create_task_dir
+from joyrl_core.errors import ConfigError, EnvError, JoyRLError, OutputError
+from joyrl_core.outputs.loggers import LoggerGroup, read_results_csv
+from joyrl_core.outputs.task import TaskPaths, atomic_write_text, create_task_dir, remove_stale_temps
 from joyrl_core.plugins.registry import Registry
 from joyrl_core.run.context import (
     RunContext,
@@ -33,11 +37,27 @@ from joyrl_core.run.context import (
 )
 
 
+class _RunLogHandler(logging.FileHandler):
+    """``logs/run.log``. A failed write (a full disk) stops the run with one :class:`OutputError`,
+    raised from the logging call that hit it, instead of a traceback per record; the log is then off."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        exc = sys.exc_info()[1]
+        if not isinstance(exc, OSError):
+            super().handleError(record)
+            return
+        self.setLevel(logging.CRITICAL + 1)
+        raise OutputError.writing(self.baseFilename, exc) from None
+
+
 def _open_run_log(task: TaskPaths) -> logging.Logger:
     log = logging.getLogger(f"joyrl.run.{task.root.name}")
     log.setLevel(logging.INFO)
     log.propagate = False
-    handler = logging.FileHandler(task.logs / "run.log", encoding="utf-8")
+    try:
+        handler = _RunLogHandler(task.logs / "run.log", encoding="utf-8")
+    except OSError as exc:
+        raise OutputError.writing(task.logs / "run.log", exc) from None
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     # A line per episode flushed one by one costs more than a short episode's steps; buffer them.
     log.addHandler(logging.handlers.MemoryHandler(200, flushLevel=logging.WARNING, target=handler))
@@ -66,7 +86,7 @@ def check_display(render_mode: str | None) -> None:
 
 def _write_outputs(config: RunConfig, task: TaskPaths, summary: RunSummary, log: logging.Logger, env_id: str) -> None:
     """After the loggers closed their files: the summary, and the reward figure when asked."""
-    atomic_write_text(task.results / "summary.json", json.dumps(summary_to_dict(summary), indent=2) + "\n")
+    write_summary(task, summary)
     general = config.general
     if not (general.save_fig or general.show_fig):
         return
@@ -82,13 +102,67 @@ def _write_outputs(config: RunConfig, task: TaskPaths, summary: RunSummary, log:
         show_figure(png)
 
 
+def _available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux ``MemAvailable``), or ``None`` if unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.2f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+def check_buffer_memory(config: RunConfig, env_spec: EnvSpec) -> None:
+    """Refuse a ``buffer_size`` whose transitions cannot fit in the memory available, before anything
+    is allocated (numpy's zeroed arrays are allocated lazily: the run would die far into training)."""
+    if getattr(config.algo, "buffer_type", None) is None:
+        return
+    capacity = int(getattr(config.algo, "buffer_size"))
+    per = transition_nbytes(env_spec)
+    available = _available_memory()
+    if available is not None and capacity * per > available:
+        raise ConfigError(
+            f"algo_cfg.buffer_size: {capacity} transitions of {env_spec.env_id} need at least "
+            f"{_bytes(capacity * per)} ({per} bytes each), but only {_bytes(available)} of memory is available"
+        )
+
+
 def summary_to_dict(summary: RunSummary) -> dict[str, Any]:
+    """The summary as strict JSON data: a NaN or infinite number becomes ``None`` (JSON null)."""
     data = dataclasses.asdict(summary)
     del data["last_rewards"]
     if summary.test_rewards:
         data["test_mean_reward"] = float(np.mean(summary.test_rewards))
         data["test_std_reward"] = float(np.std(summary.test_rewards))
-    return data
+    return _finite_or_none(data)
+
+
+def _finite_or_none(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(item) for item in value]
+    return value
+
+
+def write_summary(task: TaskPaths, summary: RunSummary) -> None:
+    text = json.dumps(summary_to_dict(summary), indent=2, allow_nan=False)
+    atomic_write_text(task.results / "summary.json", text + "\n")
 
 
 def _offline_dataset(config: RunConfig, env_spec: EnvSpec) -> Dataset | None:
@@ -135,21 +209,29 @@ def start_run(
         render_fps = int(probe.metadata.get("render_fps") or 30)
         # Read once, here: a wrong load_path, or a corrupt or unsafe file, fails before a task folder is
         # made for a run that cannot start, and the run restores from what was read.
+        if general.mode == "train":
+            check_buffer_memory(config, env_spec)
         checkpoint = load_run_checkpoint(config) if general.load_checkpoint or general.mode == "test" else None
+        if checkpoint is not None:
+            # A run killed while saving there left its temporary file behind.
+            remove_stale_temps(checkpoint.path.parent)
         dataset = _offline_dataset(config, env_spec)
         task = create_task_dir(general.task_dir, general.mode, env_id, general.algo_name)
     except BaseException:
         probe.close()
         raise
-    atomic_write_text(task.config_file, dump_config(config))
-    log = _open_run_log(task)
-    run = RunContext(config=config, registry=registry, task=task, env_spec=env_spec, device=device, log=log,
-                     render_fps=render_fps, dataset=dataset, checkpoint=checkpoint, _spare_env=probe)
-    log.info("task folder %s; config from %s; device %s", task.root, config.source, device)
-    if dataset is not None:
-        log.info("offline dataset: %d transitions in %d episodes (mean episode reward %.2f)",
-                 len(dataset), dataset.episodes, float(dataset.episode_rewards.mean()))
+    log: logging.Logger | None = None
+    run: RunContext | None = None
+    failure: BaseException | None = None
     try:
+        atomic_write_text(task.config_file, dump_config(config))
+        log = _open_run_log(task)
+        run = RunContext(config=config, registry=registry, task=task, env_spec=env_spec, device=device, log=log,
+                         render_fps=render_fps, dataset=dataset, checkpoint=checkpoint, _spare_env=probe)
+        log.info("task folder %s; config from %s; device %s", task.root, config.source, device)
+        if dataset is not None:
+            log.info("offline dataset: %d transitions in %d episodes (mean episode reward %.2f)",
+                     len(dataset), dataset.episodes, float(dataset.episode_rewards.mean()))
         if logger_overrides is not None:
             run.loggers = LoggerGroup(logger_overrides)
         else:
@@ -158,6 +240,7 @@ def start_run(
         run.loggers.loggers.extend(factory(run) for factory in extra_loggers)
         backend = registry.get("backend", general.mp_backend).factory(run)
         summary = backend.run()
+        summary.ended = "interrupted" if summary.interrupted else "completed"
         run.loggers.close()
         _write_outputs(config, task, summary, log, env_id)
         log.info(
@@ -166,12 +249,50 @@ def start_run(
             " (interrupted)" if summary.interrupted else "",
         )
         return summary, task
-    except Exception as exc:
-        log.error("run failed: %s: %s", type(exc).__name__, exc)
+    except (Exception, KeyboardInterrupt) as exc:
+        failure = exc
+        if log is not None:
+            with contextlib.suppress(OutputError):  # the log itself may be what cannot be written
+                log.error("run failed: %s: %s", type(exc).__name__, exc)
         raise
     finally:
+        # While the run's own error propagates, a second one from closing its files would replace it.
         try:
-            run.close_spare_env()
-            run.loggers.close()
+            with contextlib.suppress(*((JoyRLError,) if failure is not None else ())):
+                if run is not None:
+                    run.close_spare_env()
+                    run.loggers.close()
         finally:
-            _close_run_log(log)
+            with contextlib.suppress(*((JoyRLError,) if failure is not None else ())):
+                if log is not None:
+                    _close_run_log(log)
+            if failure is not None:
+                _after_failure(task, run.summary if run is not None else None, failure)
+
+
+def _never_started(task: TaskPaths) -> bool:
+    """No checkpoint and no episode: the run was refused while it was being built."""
+    if any(task.models.iterdir()):
+        return False
+    episodes = task.results / "episodes.csv"
+    return not episodes.is_file() or not read_results_csv(episodes)[1]
+
+
+def _after_failure(task: TaskPaths, summary: RunSummary | None, exc: BaseException) -> None:
+    """Remove the folder of a run that never started; else write its summary with the error.
+
+    Nothing here may raise over the run's own error (the disk may be what failed).
+    """
+    try:
+        if _never_started(task):
+            shutil.rmtree(task.root, ignore_errors=True)
+            return
+        summary = summary or RunSummary()
+        if isinstance(exc, KeyboardInterrupt):
+            summary.ended, summary.interrupted = "interrupted", True
+        else:
+            summary.ended = "failed"
+            summary.error = str(exc) if isinstance(exc, JoyRLError) else f"internal error: {type(exc).__name__}: {exc}"
+        write_summary(task, summary)
+    except (OSError, JoyRLError):
+        pass

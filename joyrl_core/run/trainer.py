@@ -5,6 +5,7 @@ The ``single`` backend runs it as is; other backends reuse its pieces (checkpoin
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Mapping
@@ -15,11 +16,12 @@ from joyrl_core.config import config_to_dict
 from joyrl_core.contracts.agent import Agent, PolicyStep
 from joyrl_core.contracts.buffer import Buffer
 from joyrl_core.contracts.records import EpisodeRecord, RunSummary
-from joyrl_core.errors import CheckpointError, ConfigError, JoyRLError
-from joyrl_core.outputs.checkpoint import Counters, save_checkpoint
+from joyrl_core.errors import CheckpointError, ConfigError, JoyRLError, NonFiniteError, OutputError
+from joyrl_core.outputs.checkpoint import Counters, prune_checkpoints, save_checkpoint
 from joyrl_core.outputs.trajectories import TrajectoryWriter
 from joyrl_core.outputs.video import FRAME_CAP, write_gif
 from joyrl_core.run.context import RunContext, load_run_checkpoint
+from joyrl_core.run.finite import non_finite_metrics, non_finite_tensors
 from joyrl_core.run.rollout import EnvRunner, EpisodeResult, VectorEnvRunner, greedy_policy
 
 
@@ -73,6 +75,11 @@ class Trainer:
         self._trajectories = TrajectoryWriter(run.task.results) if self.general.collect_traj else None
         self._render_mode = getattr(run.config.env, "render_mode", None)
         self._frames: list[np.ndarray] = []
+        self._last_checkpoint: str | None = None
+
+    def _runner(self, env, seed: int | None) -> EnvRunner:
+        return EnvRunner(env, seed, self.general.max_step, check_values=self.general.check_env_values,
+                         env_id=self.run.env_spec.env_id)
 
     def _step(self) -> int:
         """Where the run is on its step axis (``run.step_axis``): env steps, or update steps offline."""
@@ -90,13 +97,31 @@ class Trainer:
     # -- checkpoints and evaluation -------------------------------------------------------------
 
     def save(self, name: str) -> None:
+        """Write checkpoint ``models/<name>.pt``; after a numbered one, keep only the newest
+        ``keep_checkpoints``. Weights that are no longer finite are a :class:`NonFiniteError`, so
+        every checkpoint on disk holds finite weights."""
+        state = self.agent.state_dict()
+        bad = next(non_finite_tensors(state), None)
+        if bad is not None:
+            raise NonFiniteError(
+                f"{self.general.algo_name} agent state{bad} is not finite at update step {self.agent.update_steps}; "
+                f"models/{name}.pt was not written{self._last_checkpoint_note()}"
+            )
         save_checkpoint(
             self.run.task.models / f"{name}.pt",
-            self.agent.state_dict(),
+            state,
             self.counters,
             config_to_dict(self.run.config),
             {"best_eval": self.best_eval},
         )
+        if name.isdigit():
+            self._last_checkpoint = name
+            prune_checkpoints(self.run.task.models, self.general.keep_checkpoints)
+
+    def _last_checkpoint_note(self) -> str:
+        if self._last_checkpoint is None:
+            return " (no checkpoint was saved before)"
+        return f"; models/{self._last_checkpoint}.pt is the last finite checkpoint"
 
     def evaluate(self, n_episodes: int) -> tuple[float, float, list[np.ndarray]]:
         """Mean and std of the greedy reward over ``n_episodes`` on the evaluation env (own seed).
@@ -105,7 +130,7 @@ class Trainer:
         """
         if self._eval_runner is None:
             env = self.run.make_env("rgb_array" if self._render_mode == "rgb_array" else None)
-            self._eval_runner = EnvRunner(env, None, self.general.max_step)
+            self._eval_runner = self._runner(env, None)
         # Every evaluation starts from the same seed, so evaluations compare models on the same
         # episodes, and test mode with the run's seed replays what the evaluation of a checkpoint saw.
         self._eval_runner.reseed(self.run.seed_for("eval"))
@@ -167,6 +192,8 @@ class Trainer:
         """After each (vectorized) env step: let the agent learn, save when a save point is passed,
         and evaluate when ``eval_every_steps`` env steps have passed."""
         metrics = self.agent.update(self.buffer, self.counters.env_steps)
+        if metrics is not None:
+            self.check_metrics(metrics)
         if self.counters.env_steps >= self._next_eval:
             self.online_eval()
             self._next_eval = _next_multiple(self.counters.env_steps, self.general.eval_every_steps)
@@ -177,6 +204,17 @@ class Trainer:
         if self.agent.update_steps >= self._next_save:
             self.save_point()
             self._next_save = _next_multiple(self.agent.update_steps, self.general.model_save_fre)
+
+    def check_metrics(self, metrics: Mapping[str, float]) -> None:
+        """Stop with a :class:`NonFiniteError` when an update returned a NaN or infinite metric (a loss
+        that diverged): what it trained is not saved. Backends that learn elsewhere call it too."""
+        bad = non_finite_metrics(metrics)
+        if bad:
+            values = ", ".join(f"{key} {float(metrics[key])}" for key in bad)
+            raise NonFiniteError(
+                f"{self.general.algo_name} update step {self.agent.update_steps} returned {values}: training "
+                f"diverged and stops{self._last_checkpoint_note()} (a lower algo_cfg.lr may help)"
+            )
 
     def _record_metrics(self, metrics: Mapping[str, float]) -> None:
         for key, value in metrics.items():
@@ -234,18 +272,20 @@ class Trainer:
 
     def _train_one_env(self, first_episode: int) -> None:
         env = self.run.make_env("human" if self._render_mode == "human" else None)
-        runner = EnvRunner(env, self.run.seed_for("train"), self.general.max_step)
+        runner = self._runner(env, self.run.seed_for("train"))
         try:
             while self._episodes_left(first_episode):
                 result = runner.run_episode(self._act, self.buffer, self._on_step,
-                                            record_trajectory=self._trajectories is not None)
+                                            record_trajectory=self._trajectories is not None,
+                                            episode=self.counters.episodes + 1)
                 self._episode_done(result)
         finally:
             env.close()
 
     def _train_vector(self, first_episode: int) -> None:
         venv = self.run.make_vector_env()
-        runner = VectorEnvRunner(venv, self.run.seed_for("train"), record_trajectories=self._trajectories is not None)
+        runner = VectorEnvRunner(venv, self.run.seed_for("train"), record_trajectories=self._trajectories is not None,
+                                 check_values=self.general.check_env_values, env_id=self.run.env_spec.env_id)
         counters = self.counters
         try:
             while self._episodes_left(first_episode):
@@ -283,6 +323,7 @@ class Trainer:
             before = self.agent.update_steps
             metrics = self.agent.update(self.buffer, self.counters.env_steps)
             if metrics is not None:
+                self.check_metrics(metrics)
                 self._record_metrics(metrics)
             steps = self.agent.update_steps
             if steps == before:  # nothing else would ever end the loop
@@ -316,6 +357,7 @@ class Trainer:
             self._next_eval = _next_multiple(counters.env_steps, self.general.eval_every_steps)
         self._speed_mark = (time.perf_counter(), self._step())
         offline = self._offline()
+        failed = False
         try:
             if offline:
                 self._train_offline()
@@ -326,12 +368,24 @@ class Trainer:
         except KeyboardInterrupt:
             self.summary.interrupted = True
             self.run.log.warning("interrupted at episode %d, env step %d", counters.episodes, counters.env_steps)
+        except BaseException:
+            failed = True
+            raise
         finally:
             # Always written, even over a save point's file of the same update step: the episode
             # counter may have moved on since.
             counters.update_steps = self.agent.update_steps
-            self.save(str(counters.update_steps))
-            self.close_outputs()
+            try:
+                self.save(str(counters.update_steps))
+            except JoyRLError as exc:
+                if not failed:
+                    raise
+                # The run's own error is what the user needs to see; this one goes to the log (if
+                # the log can still be written).
+                with contextlib.suppress(OutputError):
+                    self.run.log.error("final checkpoint not written: %s", exc)
+            finally:
+                self.close_outputs()
         return self.finish()
 
     # -- testing -------------------------------------------------------------------------------
@@ -342,7 +396,7 @@ class Trainer:
         self.counters.env_steps = 0
         n_episodes = general.test_episode or general.online_eval_episode
         env = self.run.make_env(self._render_mode)
-        runner = EnvRunner(env, self.run.seed_for("eval"), general.max_step)
+        runner = self._runner(env, self.run.seed_for("eval"))
         try:
             for i in range(n_episodes):
                 result = runner.run_episode(greedy_policy(self.agent), record_frames=self._frames_wanted(),
@@ -372,7 +426,9 @@ class Trainer:
         return self.finish()
 
     def close_outputs(self) -> None:
-        """Close the evaluation env and flush the trajectory files; called once at the end."""
+        """Close the evaluation env and flush the trajectory files; called once at the end, also when
+        the run fails, so the summary so far is left on the run context for ``start_run`` to write."""
+        self.run.summary = self.finish()
         if self._eval_runner is not None:
             self._eval_runner.env.close()
         if self._trajectories is not None:
