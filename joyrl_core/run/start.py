@@ -128,9 +128,10 @@ def _bytes(n: float) -> str:
 def check_buffer_memory(config: RunConfig, env_spec: EnvSpec) -> None:
     """Refuse a ``buffer_size`` whose transitions cannot fit in the memory available, before anything
     is allocated (numpy's zeroed arrays are allocated lazily: the run would die far into training)."""
-    if getattr(config.algo, "buffer_type", None) is None:
+    size = getattr(config.algo, "buffer_size", None)  # an offline buffer is sized by its dataset
+    if getattr(config.algo, "buffer_type", None) is None or size is None:
         return
-    capacity = int(getattr(config.algo, "buffer_size"))
+    capacity = int(size)
     per = transition_nbytes(env_spec)
     available = _available_memory()
     if available is not None and capacity * per > available:
