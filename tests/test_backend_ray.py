@@ -102,7 +102,8 @@ def trained(ray_cluster, registry, tmp_path_factory):
     """DQN on CartPole with two workers; online evaluation at every save point."""
     task_root = tmp_path_factory.mktemp("ray_trained") / "tasks"
     cfg = ray_config(registry, task_root, "algo_cfg.lr=0.001", max_episode=LEARN_EPISODES, max_step=200, seed=1,
-                     n_workers=2, online_eval="true", online_eval_episode=2, model_save_fre=1000)
+                     n_workers=2, online_eval="true", online_eval_episode=2, model_save_fre=1000,
+                     keep_checkpoints=0)
     start = time.perf_counter()
     summary, task = joyrl_core.start_run(cfg, registry)
     return cfg, summary, task, time.perf_counter() - start
