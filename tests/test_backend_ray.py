@@ -29,7 +29,7 @@ from joyrl_core import ConfigError, Logger, load_checkpoint
 from joyrl_core.plugins.registry import DISABLE_ENV_VAR
 
 import ray
-from conftest import EXAMPLE_YAML, joyrl_script, quick_overrides, read_episodes
+from conftest import QUICK_DQN_YAML, joyrl_script, quick_overrides, read_episodes
 
 import joyrl_backend_ray
 from joyrl_backend_ray import session as ray_session_module  # noqa: E402
@@ -53,7 +53,7 @@ def registry():
         return joyrl_core.load_registry()
 
 
-def ray_config(registry, task_root, *extra, yaml=EXAMPLE_YAML, **general):
+def ray_config(registry, task_root, *extra, yaml=QUICK_DQN_YAML, **general):
     general.setdefault("mp_backend", "ray")
     return joyrl_core.resolve_config(registry, yaml, [*quick_overrides(task_root, **general), *extra])
 
@@ -332,19 +332,19 @@ def test_dqn_bursts_on_a_replica_take_its_share_of_every_batch(batch_size, repli
 
     from joyrl_backend_ray.actors import ShardedBuffer
     from joyrl_dqn import DQNConfig
-    from joyrl_dqn.dqn import DQNAgent
+    from joyrl_dqn.fast import FastDQNAgent
 
     spec = joyrl_core.EnvSpec("test", (3,), np.dtype(np.float32), "discrete", n_actions=2)
     view = ShardedBuffer(joyrl_core.ReplayQueue(500, spec, seed=1), replicas)
     rng = np.random.default_rng(0)
     for _ in range(200):
         view.push(rng.standard_normal(3), rng.integers(2), 1.0, rng.standard_normal(3), False)
-    agent = DQNAgent(DQNConfig(batch_size=batch_size, train_freq=8, gradient_steps=6, target_update=100,
-                               value_layers=[{"layer_dim": [8]}]), spec, "cpu", 0)
+    agent = FastDQNAgent(DQNConfig(batch_size=batch_size, train_freq=8, gradient_steps=6, target_update=100,
+                                   value_layers=[{"layer_dim": [8]}]), spec, "cpu", 0)
     batch_rows = []
     hook_calls = []
-    original = agent._explicit_gradients
-    agent._explicit_gradients = lambda obs, *rest: batch_rows.append(len(obs)) or original(obs, *rest)
+    original = agent._gradients
+    agent._gradients = lambda obs, *rest: batch_rows.append(len(obs)) or original(obs, *rest)
     agent.set_gradient_hook(lambda grads: hook_calls.append(len(grads)))
     assert agent.update(view, 8) is not None
     assert agent.update_steps == 6 and len(hook_calls) == 6
@@ -384,7 +384,7 @@ def test_ctrl_c_writes_the_final_checkpoint_and_stops_ray(tmp_path, how):
     """Ctrl-C in a terminal signals the whole process group (Ray's processes too); SIGTERM (a job
     scheduler) only the driver, whose handler Ray replaces unless the backend puts the CLI's back."""
     task_root = tmp_path / "tasks"
-    args = [str(joyrl_script()), "run", str(EXAMPLE_YAML), "--set", "general_cfg.mp_backend=ray",
+    args = [str(joyrl_script()), "run", str(QUICK_DQN_YAML), "--set", "general_cfg.mp_backend=ray",
             "--set", "general_cfg.n_workers=2", "--set", "general_cfg.max_episode=-1"]
     for override in quick_overrides(task_root, seed=1, max_step=100, model_save_fre=100000):
         args += ["--set", override]

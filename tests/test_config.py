@@ -80,7 +80,7 @@ def test_yaml_over_defaults_and_set_over_yaml(registry, write_yaml):
     assert g.loggers == ["csv", "jsonl"]  # a YAML list on the command line
     assert g.online_eval is True
     assert g.load_path is None
-    assert g.max_step == 200  # untouched default
+    assert g.max_step is None  # untouched default: the env's own time limit
     assert cfg.algo.lr == 0.01 and cfg.algo.batch_size == 16 and cfg.algo.gamma == 0.5
     assert cfg.algo.value_layers == [LayerConfig(layer_dim=[32], activation="tanh")]
     assert cfg.algo.epsilon_decay == 500
@@ -133,7 +133,7 @@ def test_exponent_without_dot_is_a_float(registry, write_yaml):
 def test_null_keeps_the_default(registry, write_yaml):
     cfg = resolve_config(registry, write_yaml("general_cfg:\n  save_best_model:\n  max_step: ~\n"))
     assert cfg.general.save_best_model is True
-    assert cfg.general.max_step == 200
+    assert cfg.general.max_step is None
 
 
 def assert_reaches_config(given, resolved, where="") -> None:
@@ -212,7 +212,7 @@ def test_unknown_nested_key(registry, write_yaml):
     message = config_error(registry, path)
     assert message.startswith(f"{path}: unknown key algo_cfg.value_layers[0].layer_dimm")
     assert "(did you mean 'layer_dim'?)" in message
-    assert message.endswith("allowed keys: activation, layer_dim, layer_type")
+    assert message.endswith("allowed keys: activation, kernel_size, layer_dim, layer_type, padding, stride")
 
 
 def test_options_for_a_component_without_config(registry, write_yaml):
@@ -350,10 +350,13 @@ def test_config_yaml_round_trip(registry, task_root):
 
     assert task.config_file == task.root / "config.yaml"
     written = yaml.safe_load(task.config_file.read_text(encoding="utf-8"))
+    # The example's placeholder load_path (this run loaded nothing) is written as the run's own folder.
+    cfg = dataclasses.replace(cfg, general=dataclasses.replace(cfg.general, load_path=task.root.name))
     assert written == config_to_dict(cfg)
     assert written["general_cfg"]["task_dir"] == str(task_root)
     assert written["env_cfg"]["max_episode_steps"] == 50
-    assert written["algo_cfg"]["value_layers"] == [{"layer_type": "linear", "layer_dim": [16], "activation": "tanh"}]
+    assert written["algo_cfg"]["value_layers"] == [{"layer_type": "linear", "layer_dim": [16], "activation": "tanh",
+                                                    "kernel_size": 3, "stride": 1, "padding": 0}]
 
     again = resolve_config(registry, task.config_file)
     assert again.general == cfg.general

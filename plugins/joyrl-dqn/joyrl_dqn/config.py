@@ -10,22 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from joyrl_core import option
-
-Activation = Literal["relu", "tanh", "sigmoid", "elu", "leaky_relu", "gelu", "none"]
-
-
-@dataclass
-class LayerConfig:
-    """One hidden layer of the Q-network."""
-
-    layer_type: Literal["linear"] = option("linear", "layer type")
-    layer_dim: list[int] = option([256], "output width of the layer, as a one-element list")
-    activation: Activation = option("relu", "activation after the layer")
-
-    def __post_init__(self) -> None:
-        if len(self.layer_dim) != 1 or self.layer_dim[0] < 1:
-            raise ValueError(f"layer_dim: expected one positive width such as [256], got {self.layer_dim}")
+from joyrl_core import LayerConfig, layers_field, option, parse_layers
 
 
 @dataclass
@@ -33,11 +18,7 @@ class DQNConfig:
     """``algo_cfg`` of DQN. The Q-network is ``value_layers`` followed by a linear head per action
     (with ``dueling``: ``value_layers`` is a shared trunk followed by a value and an advantage head)."""
 
-    value_layers: list[LayerConfig] = option(
-        [{"layer_type": "linear", "layer_dim": [256], "activation": "relu"},
-         {"layer_type": "linear", "layer_dim": [256], "activation": "relu"}],
-        "hidden layers of the Q-network, input to output",
-    )
+    value_layers: list[LayerConfig] = layers_field(256, 256, help="hidden layers of the Q-network, input to output")
     batch_size: int = option(64, "transitions per gradient step", minimum=1)
     buffer_type: str = option("REPLAY_QUE", "replay buffer component: REPLAY_QUE (uniform) or PER_QUE (prioritized)")
     buffer_size: int = option(100000, "replay buffer capacity in transitions", minimum=1)
@@ -60,12 +41,12 @@ class DQNConfig:
     learning_starts: int = option(0, "env steps before the first gradient step (and at least batch_size stored)", minimum=0)
     loss: Literal["mse", "huber"] = option("mse", "TD loss: mse, or huber (smooth L1, delta 1)")
     max_grad_norm: float | None = option(None, "clip the gradient's global L2 norm to this; null = no clipping", minimum=0.0)
+    fast_path: Literal["auto", "off"] = option(
+        "auto", "auto: the speed paths of joyrl_dqn/fast.py (same numbers, fewer torch ops; CPU parts on CPU); "
+        "off: the plain autograd DQN of joyrl_dqn/dqn.py")
 
     def __post_init__(self) -> None:
-        # Dataclass defaults cannot hold dataclass instances in a list; build them here.
-        self.value_layers = [LayerConfig(**layer) if isinstance(layer, dict) else layer for layer in self.value_layers]
-        if not self.value_layers:
-            raise ValueError("value_layers: at least one hidden layer is required")
+        self.value_layers = parse_layers(self.value_layers, "value_layers")
         if self.tau == 0:
             raise ValueError("tau: must lie in (0, 1]; 0 would never update the target network")
         if self.max_grad_norm is not None and self.max_grad_norm <= 0:

@@ -10,9 +10,14 @@ from joyrl_dqn.per import PER_CAPABILITIES
 
 
 def make_dqn(config: DQNConfig, env_spec, device: str, seed: int | None, shape=None):
-    from joyrl_dqn.dqn import DQNAgent
+    """``fast_path: auto``: :class:`joyrl_dqn.fast.FastDQNAgent`; ``off``: the plain :class:`joyrl_dqn.dqn.DQNAgent`."""
+    if config.fast_path == "off":
+        from joyrl_dqn.dqn import DQNAgent
 
-    return DQNAgent(config, env_spec, device, seed)
+        return DQNAgent(config, env_spec, device, seed)
+    from joyrl_dqn.fast import FastDQNAgent
+
+    return FastDQNAgent(config, env_spec, device, seed)
 
 
 def make_per_queue(capacity: int, env_spec, config: PERConfig | None, seed: int | None, shape=None):

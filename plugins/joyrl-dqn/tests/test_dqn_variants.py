@@ -1,6 +1,7 @@
 """The DQN family in joyrl-dqn: Double DQN targets, dueling heads, soft target updates, the update
 cadence (train_freq, gradient_steps, learning_starts), losses, gradient clipping, prioritized-replay
-hooks, numpy acting, checkpoints, and a short CartPole run with every variant switched on."""
+hooks, numpy acting, checkpoints, and a short CartPole run with every variant switched on. Tests that
+take the ``fast_path`` fixture run on both agents: ``fast.py``'s and ``dqn.py``'s plain one."""
 
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ from torch import nn
 import joyrl_core
 from joyrl_core import Batch, Buffer, ConfigError, EnvSpec, ReplayQueue, resolve_config, start_run
 from joyrl_dqn import DQNConfig
-from joyrl_dqn.dqn import DQNAgent, DuelingHead, numpy_greedy
-
-from conftest import quick_overrides
+from joyrl_core.testing import quick_overrides
+from joyrl_dqn.dqn import DQNAgent, DuelingHead
+from joyrl_dqn.fast import FastDQNAgent, numpy_greedy
+from joyrl_dqn.plugin import make_dqn
 
 SPEC2 = EnvSpec("test", (2,), np.dtype(np.float32), "discrete", n_actions=2)
 SPEC4 = EnvSpec("test", (4,), np.dtype(np.float32), "discrete", n_actions=3)
@@ -25,8 +27,15 @@ LINEAR2 = [{"layer_dim": [2], "activation": "none"}]
 SMALL = [{"layer_dim": [16]}, {"layer_dim": [16]}]
 
 
-def agent_with(spec=SPEC2, seed=0, **config) -> DQNAgent:
-    return DQNAgent(DQNConfig(**config), spec, "cpu", seed)
+@pytest.fixture(params=["auto", "off"])
+def fast_path(request) -> str:
+    return request.param
+
+
+def agent_with(spec=SPEC2, seed=0, fast_path="auto", **config) -> DQNAgent:
+    agent = make_dqn(DQNConfig(fast_path=fast_path, **config), spec, "cpu", seed)
+    assert isinstance(agent, FastDQNAgent) == (fast_path == "auto")
+    return agent
 
 
 def set_linear(layer: nn.Linear, weight, bias=None) -> None:
@@ -35,14 +44,19 @@ def set_linear(layer: nn.Linear, weight, bias=None) -> None:
         layer.bias.copy_(torch.tensor(bias if bias is not None else [0.0] * len(weight), dtype=torch.float32))
 
 
-def hand_made(double: bool, **config) -> DQNAgent:
+def hand_made(double: bool, fast_path: str = "auto", **config) -> DQNAgent:
     """Q_online(s) = s and Q_target(s) = (s1, s0): a 2-d obs, two actions, no activations."""
-    agent = agent_with(value_layers=LINEAR2, double=double, gamma=0.9, **config)
+    agent = agent_with(value_layers=LINEAR2, double=double, gamma=0.9, fast_path=fast_path, **config)
     for net in (agent.q_net, agent.target_net):
         set_linear(net[0], [[1, 0], [0, 1]])
     set_linear(agent.q_net[1], [[1, 0], [0, 1]])
     set_linear(agent.target_net[1], [[0, 1], [1, 0]])
     return agent
+
+
+def predict_torch(agent: DQNAgent, obs: np.ndarray) -> np.ndarray:
+    """Greedy actions through the torch network, never numpy."""
+    return DQNAgent.predict_action(agent, obs)
 
 
 def t(values) -> torch.Tensor:
@@ -59,8 +73,8 @@ def t(values) -> torch.Tensor:
     (True, [0.5 + 0.9 * 1, -1 + 0.9 * 0, 2.0]),
     (False, [0.5 + 0.9 * 3, -1 + 0.9 * 2, 2.0]),
 ])
-def test_double_dqn_target_by_hand(double, expected):
-    agent = hand_made(double)
+def test_double_dqn_target_by_hand(double, expected, fast_path):
+    agent = hand_made(double, fast_path)
     next_obs = t([[3, 1], [0, 2], [4, 9]])
     with torch.no_grad():
         target = agent.td_target(t([0.5, -1, 2]), next_obs, t([0, 0, 1]), 0.9)
@@ -77,8 +91,8 @@ def test_double_dqn_target_by_hand(double, expected):
     (True, "huber", 1.4 - 0.5),  # |delta| > 1: the linear part of smooth L1
     (False, "huber", 3.2 - 0.5),
 ])
-def test_update_loss_by_hand(double, loss, expected):
-    agent = hand_made(double, lr=0.0, batch_size=1, loss=loss)
+def test_update_loss_by_hand(double, loss, expected, fast_path):
+    agent = hand_made(double, fast_path, lr=0.0, batch_size=1, loss=loss)
     buffer = ReplayQueue(10, SPEC2, seed=0)
     buffer.push(np.array([1.0, 0.0]), 1, 0.5, np.array([3.0, 1.0]), False)
     metrics = agent.update(buffer, 1)
@@ -109,6 +123,26 @@ def test_dueling_head_shapes_and_aggregation():
 def test_plain_network_keeps_the_seed_state_dict_keys():
     agent = agent_with(SPEC4)
     assert list(agent.q_net.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias"]
+    # An MLP sees image observations flattened, as before the shared layer list: the same keys.
+    image = EnvSpec("image", (2, 3, 3), np.dtype(np.float32), "discrete", n_actions=3)
+    assert list(agent_with(image).q_net.state_dict()) == list(agent.q_net.state_dict())
+
+
+def test_a_convolutional_trunk_acts_and_learns(fast_path):
+    image = EnvSpec("image", (2, 6, 6), np.dtype(np.float32), "discrete", n_actions=3)
+    agent = agent_with(image, fast_path=fast_path, batch_size=4, value_layers=[
+        {"layer_type": "conv2d", "layer_dim": [4], "kernel_size": 3, "stride": 2},
+        {"layer_type": "linear", "layer_dim": [8]}])
+    assert isinstance(agent.q_net[2], nn.Flatten)
+    buffer = ReplayQueue(20, image, seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(8):
+        buffer.push(rng.standard_normal((2, 6, 6)), rng.integers(3), 1.0, rng.standard_normal((2, 6, 6)), False)
+    before = params(agent.q_net)
+    assert agent.update(buffer, 1) is not None
+    assert any(not torch.equal(b, a) for b, a in zip(before, agent.q_net.parameters()))
+    assert agent.sample_action(rng.standard_normal((1, 2, 6, 6)), 0).shape == (1,)
+    assert agent.predict_action(rng.standard_normal((5, 2, 6, 6))).shape == (5,)
 
 
 @pytest.mark.parametrize("dueling", [False, True])
@@ -118,7 +152,7 @@ def test_numpy_acting_matches_torch(dueling, activation):
     assert agent._numpy_greedy is not None
     obs = np.random.default_rng(0).standard_normal((200, 4)).astype(np.float32)
     numpy_actions = np.concatenate([agent.predict_action(obs[i : i + 1]) for i in range(200)])
-    np.testing.assert_array_equal(numpy_actions, agent._torch_greedy(obs))
+    np.testing.assert_array_equal(numpy_actions, predict_torch(agent, obs))
 
 
 def test_numpy_acting_sees_every_update_without_a_refresh():
@@ -131,10 +165,10 @@ def test_numpy_acting_sees_every_update_without_a_refresh():
     obs = rng.standard_normal((64, 4)).astype(np.float32)
     for step in range(1, 30):
         agent.update(buffer, step)
-    np.testing.assert_array_equal(greedy(obs), agent._torch_greedy(obs))
+    np.testing.assert_array_equal(greedy(obs), predict_torch(agent, obs))
     other = agent_with(SPEC4, seed=9, value_layers=SMALL)
     agent.set_weights(other.get_weights())
-    np.testing.assert_array_equal(greedy(obs), other._torch_greedy(obs))
+    np.testing.assert_array_equal(greedy(obs), predict_torch(other, obs))
 
 
 @pytest.mark.parametrize("copy_agent", [copy.deepcopy, lambda agent: pickle.loads(pickle.dumps(agent))])
@@ -147,7 +181,7 @@ def test_a_copied_agent_acts_from_its_own_weights(copy_agent):
     obs = np.random.default_rng(4).standard_normal((100, 4)).astype(np.float32)
     for a in (agent, clone):
         numpy_actions = np.concatenate([a.predict_action(obs[i : i + 1]) for i in range(100)])
-        np.testing.assert_array_equal(numpy_actions, a._torch_greedy(obs))
+        np.testing.assert_array_equal(numpy_actions, predict_torch(a, obs))
 
 
 def test_gelu_acts_through_torch():
@@ -163,8 +197,8 @@ def params(net: nn.Module) -> list[torch.Tensor]:
     return [p.detach().clone() for p in net.parameters()]
 
 
-def test_soft_update_arithmetic():
-    agent = agent_with(SPEC4, value_layers=SMALL, tau=0.25)
+def test_soft_update_arithmetic(fast_path):
+    agent = agent_with(SPEC4, value_layers=SMALL, tau=0.25, fast_path=fast_path)
     with torch.no_grad():
         for p in agent.q_net.parameters():
             p.add_(1.0)
@@ -179,8 +213,9 @@ def test_soft_update_arithmetic():
 
 
 @pytest.mark.parametrize("tau", [1.0, 0.5])
-def test_target_updates_every_target_update_gradient_steps(tau):
-    agent = agent_with(SPEC4, value_layers=SMALL, batch_size=4, lr=0.01, target_update=3, tau=tau)
+def test_target_updates_every_target_update_gradient_steps(tau, fast_path):
+    agent = agent_with(SPEC4, value_layers=SMALL, batch_size=4, lr=0.01, target_update=3, tau=tau,
+                       fast_path=fast_path)
     buffer = ReplayQueue(50, SPEC4, seed=0)
     rng = np.random.default_rng(2)
     for _ in range(20):
@@ -198,9 +233,9 @@ def test_target_updates_every_target_update_gradient_steps(tau):
 # -- update cadence ---------------------------------------------------------------------------------
 
 
-def cadence_run(env_steps, buffer_rows=40, **config):
+def cadence_run(env_steps, buffer_rows=40, fast_path="auto", **config):
     """Calls update at each of ``env_steps``; returns (gradient steps, optimizer steps, non-None returns)."""
-    agent = agent_with(SPEC4, value_layers=[{"layer_dim": [4]}], batch_size=8, **config)
+    agent = agent_with(SPEC4, value_layers=[{"layer_dim": [4]}], batch_size=8, fast_path=fast_path, **config)
     buffer = ReplayQueue(100, SPEC4, seed=0)
     for i in range(buffer_rows):
         buffer.push(np.full(4, i / 40), i % 3, 1.0, np.full(4, i / 40), False)
@@ -211,53 +246,54 @@ def cadence_run(env_steps, buffer_rows=40, **config):
     return agent.update_steps, len(calls), returned
 
 
-def test_defaults_learn_once_per_env_step():
-    assert cadence_run(range(1, 51)) == (50, 50, 50)
+def test_defaults_learn_once_per_env_step(fast_path):
+    assert cadence_run(range(1, 51), fast_path=fast_path) == (50, 50, 50)
 
 
-def test_train_freq_gradient_steps_and_learning_starts():
+def test_train_freq_gradient_steps_and_learning_starts(fast_path):
     # Multiples of 4 from 20 to 100: 21 of them, 3 gradient steps each.
-    assert cadence_run(range(1, 101), train_freq=4, gradient_steps=3, learning_starts=20) == (63, 63, 21)
+    assert cadence_run(range(1, 101), train_freq=4, gradient_steps=3, learning_starts=20,
+                       fast_path=fast_path) == (63, 63, 21)
 
 
-def test_vectorized_calls_count_every_env_step():
+def test_vectorized_calls_count_every_env_step(fast_path):
     # Three envs: env_steps 3, 6, ..., 99 cross the multiples of 4 up to 96: 24 of them.
-    steps, optimizer_steps, returned = cadence_run(range(3, 100, 3), train_freq=4, gradient_steps=2)
+    steps, optimizer_steps, returned = cadence_run(range(3, 100, 3), train_freq=4, gradient_steps=2,
+                                                   fast_path=fast_path)
     assert (steps, optimizer_steps) == (48, 48) and returned == 24
     # With train_freq 1 each call of three env steps takes three gradient steps.
-    assert cadence_run(range(3, 100, 3))[:2] == (99, 99)
+    assert cadence_run(range(3, 100, 3), fast_path=fast_path)[:2] == (99, 99)
 
 
 def test_no_learning_before_a_batch_is_stored():
     assert cadence_run(range(1, 30), buffer_rows=5) == (0, 0, 0)
 
 
-def test_metrics_are_those_of_the_last_gradient_step():
-    agent = agent_with(SPEC4, value_layers=SMALL, batch_size=8, gradient_steps=5)
+def test_metrics_are_those_of_the_last_gradient_step(fast_path):
+    agent = agent_with(SPEC4, value_layers=SMALL, batch_size=8, gradient_steps=5, fast_path=fast_path)
     buffer = ReplayQueue(100, SPEC4, seed=0)
     rng = np.random.default_rng(3)
     for _ in range(30):
         buffer.push(rng.standard_normal(4), rng.integers(3), rng.standard_normal(), rng.standard_normal(4), False)
     seen = []
-    original = agent._gradient_step
-    agent._gradient_step = lambda *args: seen.append(original(*args)) or seen[-1]
+    original = agent.step
+    agent.step = lambda buffer, indices, q, target: (seen.append((q, target)), original(buffer, indices, q, target))
     metrics = agent.update(buffer, 1)
     assert len(seen) == 5 and agent.update_steps == 5
-    q, target, weights = seen[-1]
-    assert weights is None
+    q, target = seen[-1]
     assert metrics == {"loss": pytest.approx(nn.functional.mse_loss(q, target).item()),
                        "mean_q": pytest.approx(q.mean().item())}
 
 
-def test_resume_continues_the_cadence_without_a_burst():
-    agent = agent_with(SPEC4, value_layers=SMALL, batch_size=4, train_freq=10)
+def test_resume_continues_the_cadence_without_a_burst(fast_path):
+    agent = agent_with(SPEC4, value_layers=SMALL, batch_size=4, train_freq=10, fast_path=fast_path)
     buffer = ReplayQueue(100, SPEC4, seed=0)
     for i in range(20):
         buffer.push(np.zeros(4), 0, 1.0, np.zeros(4), False)
     for step in range(1, 201):
         agent.update(buffer, step)
     assert agent.update_steps == 20
-    restored = agent_with(SPEC4, value_layers=SMALL, batch_size=4, train_freq=10)
+    restored = agent_with(SPEC4, value_layers=SMALL, batch_size=4, train_freq=10, fast_path=fast_path)
     restored.load_state_dict(agent.state_dict())
     restored.update(buffer, 201)
     assert restored.update_steps == 20  # 201 crosses no multiple of 10 after 200
@@ -290,8 +326,8 @@ class FixedBuffer(Buffer):
         self.updates.append((np.array(indices), np.array(td_errors)))
 
 
-def test_importance_weights_scale_the_loss_and_td_errors_update_priorities():
-    agent = hand_made(True, lr=0.0, batch_size=2)
+def test_importance_weights_scale_the_loss_and_td_errors_update_priorities(fast_path):
+    agent = hand_made(True, fast_path, lr=0.0, batch_size=2)
     # Q(s, a) = s[a]: (1, 0) action 1 -> 0; (2, 5) action 0 -> 2. Targets: 1.4 and 0 + 0.9 * Q_t((0, 2), a=1) = 0.
     batch = Batch(obs=np.array([[1, 0], [2, 5]], dtype=np.float32), actions=np.array([1, 0]),
                   rewards=np.array([0.5, 0.0], dtype=np.float32),
@@ -306,8 +342,8 @@ def test_importance_weights_scale_the_loss_and_td_errors_update_priorities():
     np.testing.assert_allclose(np.abs(td), [1.4, 2.0], rtol=1e-5)
 
 
-def test_max_grad_norm_clips_the_gradient():
-    agent = hand_made(False, batch_size=1, max_grad_norm=0.01)
+def test_max_grad_norm_clips_the_gradient(fast_path):
+    agent = hand_made(False, fast_path, batch_size=1, max_grad_norm=0.01)
     buffer = ReplayQueue(10, SPEC2, seed=0)
     buffer.push(np.array([10.0, -10.0]), 1, 100.0, np.array([3.0, 1.0]), False)
     norms = []
@@ -318,16 +354,16 @@ def test_max_grad_norm_clips_the_gradient():
     assert norms[0] == pytest.approx(0.01, rel=1e-4)  # unclipped it would be in the thousands
 
 
-def test_n_step_needs_a_buffer_that_builds_it():
-    agent = hand_made(False, n_step=3, batch_size=1)
+def test_n_step_needs_a_buffer_that_builds_it(fast_path):
+    agent = hand_made(False, fast_path, n_step=3, batch_size=1)
     batch = Batch(*(np.zeros((1, 2), dtype=np.float32) for _ in range(2)), np.zeros(1), np.zeros((1, 2)),
                   np.zeros(1), np.zeros(1), np.zeros(1, dtype=np.int64), np.ones(1))
     with pytest.raises(ValueError, match="n_step"):
         agent.update(FixedBuffer(batch), 1)
 
 
-def test_n_step_update_uses_the_batch_discounts():
-    agent = hand_made(False, lr=0.0, batch_size=1, n_step=3)
+def test_n_step_update_uses_the_batch_discounts(fast_path):
+    agent = hand_made(False, fast_path, lr=0.0, batch_size=1, n_step=3)
     buffer = ReplayQueue(10, SPEC2, seed=0)
     buffer.push(np.array([1.0, 0.0]), 1, 1.0, np.array([0.0, 0.0]), False)
     buffer.push(np.array([0.0, 0.0]), 1, 2.0, np.array([3.0, 1.0]), False)
@@ -365,16 +401,17 @@ def test_bad_options_are_config_errors(registry, override, expected):
         resolve_config(registry, None, [override])
 
 
-def test_checkpoint_round_trip_with_every_switch():
+@pytest.mark.parametrize("saved_by, loaded_by", [("auto", "auto"), ("off", "off"), ("auto", "off"), ("off", "auto")])
+def test_checkpoint_round_trip_with_every_switch(saved_by, loaded_by):
     config = dict(value_layers=SMALL, dueling=True, double=True, n_step=2, batch_size=4, tau=0.5)
-    agent = agent_with(SPEC4, **config)
+    agent = agent_with(SPEC4, fast_path=saved_by, **config)
     buffer = ReplayQueue(50, SPEC4, seed=0)
     for i in range(10):
         buffer.push(np.full(4, i / 10), i % 3, 1.0, np.full(4, i / 10), i == 9)
     for step in range(1, 6):
         agent.update(buffer, step)
     state = agent.state_dict()
-    restored = agent_with(SPEC4, seed=5, **config)
+    restored = agent_with(SPEC4, seed=5, fast_path=loaded_by, **config)
     restored.load_state_dict(state)
     obs = np.random.default_rng(0).standard_normal((16, 4)).astype(np.float32)
     np.testing.assert_array_equal(restored.predict_action(obs), agent.predict_action(obs))

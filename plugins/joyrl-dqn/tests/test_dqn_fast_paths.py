@@ -1,5 +1,6 @@
-"""DQN's two CPU fast paths give autograd's answers: gradients by ``ExplicitMLP`` instead of autograd,
-and the batches (and TD targets) of a run of gradient steps sampled in one call."""
+"""``fast.py``'s agent gives the plain autograd agent's answers (``fast_path: auto`` against ``off``):
+gradients by ``ExplicitMLP`` instead of autograd, the batches (and TD targets) of a run of gradient steps
+sampled in one call, targets on a helper thread, numpy acting."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from torch import nn
 
 from joyrl_core import EnvSpec, ReplayQueue
 from joyrl_dqn import DQNConfig
+from joyrl_core import LayerConfig
 from joyrl_dqn.dqn import DQNAgent, build_q_network
-from joyrl_dqn.config import LayerConfig
 from joyrl_dqn.explicit_mlp import ExplicitMLP
+from joyrl_dqn.fast import FastDQNAgent
 from joyrl_dqn.per import PrioritizedReplayQueue
 
 SPEC = EnvSpec("test", (5,), np.dtype(np.float32), "discrete", n_actions=3)
@@ -25,7 +27,7 @@ def layers(*specs: tuple[int, str]) -> list[LayerConfig]:
 @pytest.mark.parametrize("activations", [("relu", "relu"), ("tanh", "sigmoid"), ("none",), ("relu", "none", "tanh")])
 def test_explicit_gradients_equal_autograd(activations):
     torch.manual_seed(0)
-    net = build_q_network(layers(*[(24, a) for a in activations]), 5, 3)
+    net = build_q_network(layers(*[(24, a) for a in activations]), (5,), 3)
     explicit = ExplicitMLP.of(net)
     assert explicit is not None
     x = torch.randn(32, 5)
@@ -51,10 +53,10 @@ def test_explicit_gradients_equal_autograd(activations):
 
 
 @pytest.mark.parametrize("net", [
-    build_q_network(layers((8, "relu")), 5, 3, dueling=True),
-    build_q_network(layers((8, "elu")), 5, 3),
-    build_q_network(layers((8, "gelu")), 5, 3),
-    build_q_network(layers((8, "leaky_relu")), 5, 3),
+    build_q_network(layers((8, "relu")), (5,), 3, dueling=True),
+    build_q_network(layers((8, "elu")), (5,), 3),
+    build_q_network(layers((8, "gelu")), (5,), 3),
+    build_q_network(layers((8, "leaky_relu")), (5,), 3),
     nn.Sequential(nn.ReLU(), nn.Linear(5, 3)),
     nn.Linear(5, 3),
 ])
@@ -63,8 +65,17 @@ def test_networks_it_does_not_cover_keep_autograd(net):
 
 
 def test_agents_pick_the_explicit_path_on_cpu_for_plain_networks():
-    assert DQNAgent(DQNConfig(), SPEC, "cpu", 0).explicit is not None
-    assert DQNAgent(DQNConfig(dueling=True), SPEC, "cpu", 0).explicit is None
+    assert FastDQNAgent(DQNConfig(), SPEC, "cpu", 0).explicit is not None
+    assert FastDQNAgent(DQNConfig(dueling=True), SPEC, "cpu", 0).explicit is None
+
+
+def test_the_switch_picks_the_agent_and_shows_in_joyrl_info(registry, cli):
+    from joyrl_dqn.plugin import make_dqn
+
+    assert type(make_dqn(DQNConfig(), SPEC, "cpu", 0)) is FastDQNAgent
+    assert type(make_dqn(DQNConfig(fast_path="off"), SPEC, "cpu", 0)) is DQNAgent
+    result = cli("info", "DQN")
+    assert result.exit_code == 0 and "fast_path" in result.output
 
 
 def filled(buffer_type=ReplayQueue, rows: int = 300, seed: int = 0):
@@ -88,21 +99,20 @@ VARIANTS = {
     "huber clipped": {"loss": "huber", "max_grad_norm": 0.5},
     "double": {"double": True},
     "n-step soft target": {"n_step": 3, "tau": 0.3, "target_update": 1},
+    "dueling (autograd, batched sampling)": {"dueling": True},
 }
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
 @pytest.mark.parametrize("prioritized", [False, True])
-def test_explicit_and_autograd_agents_learn_the_same(variant, prioritized):
+def test_fast_and_plain_agents_learn_the_same(variant, prioritized):
     config = dict(value_layers=layers((32, "relu"), (32, "tanh")), batch_size=16, lr=3e-3,
                   train_freq=4, gradient_steps=5, target_update=3)
     config.update(VARIANTS[variant])
     results = []
-    for explicit in (True, False):
+    for agent_class in (FastDQNAgent, DQNAgent):
         torch.manual_seed(0)  # the networks' initial weights
-        agent = DQNAgent(DQNConfig(**config), SPEC, "cpu", 0)
-        if not explicit:
-            agent.explicit = None
+        agent = agent_class(DQNConfig(**config), SPEC, "cpu", 0)
         buffer = filled(PrioritizedReplayQueue if prioritized else ReplayQueue)
         results.append(train(agent, buffer))
     (params, metrics), (reference, reference_metrics) = results
@@ -133,14 +143,13 @@ def test_a_run_of_gradient_steps_samples_once_and_matches_step_by_step(double, e
     config = DQNConfig(value_layers=layers((32, "relu")), batch_size=16, lr=1e-2, train_freq=1,
                        gradient_steps=8, target_update=3, double=double)
     torch.manual_seed(0)
-    batched = DQNAgent(config, SPEC, "cpu", 0)
+    batched = FastDQNAgent(config, SPEC, "cpu", 0)
     buffer = filled(RecordingBuffer)
     batched.update(buffer, 1)
     assert buffer.sampled == expected
 
     torch.manual_seed(0)
     step_by_step = DQNAgent(config, SPEC, "cpu", 0)
-    step_by_step._segment_max_steps = 1
     one_at_a_time = filled(RecordingBuffer)
     step_by_step.update(one_at_a_time, 1)
     assert one_at_a_time.sampled == [16] * 8
@@ -158,7 +167,7 @@ def test_prioritized_buffers_are_sampled_one_batch_at_a_time():
             self.sampled.append(batch_size)
             return super().sample(batch_size, n_step, gamma)
 
-    agent = DQNAgent(DQNConfig(value_layers=layers((8, "relu")), batch_size=16, gradient_steps=4), SPEC, "cpu", 0)
+    agent = FastDQNAgent(DQNConfig(value_layers=layers((8, "relu")), batch_size=16, gradient_steps=4), SPEC, "cpu", 0)
     buffer = filled(RecordingPER)
     agent.update(buffer, 1)
     assert buffer.sampled == [16] * 4
@@ -166,8 +175,8 @@ def test_prioritized_buffers_are_sampled_one_batch_at_a_time():
 
 def test_large_observations_cap_the_rows_sampled_at_once():
     big = EnvSpec("big", (84 * 84 * 4,), np.dtype(np.float32), "discrete", n_actions=3)
-    agent = DQNAgent(DQNConfig(value_layers=layers((8, "relu")), batch_size=32, gradient_steps=64,
-                               target_update=1000), big, "cpu", 0)
+    agent = FastDQNAgent(DQNConfig(value_layers=layers((8, "relu")), batch_size=32, gradient_steps=64,
+                                   target_update=1000), big, "cpu", 0)
     buffer = RecordingBuffer(200, big, seed=0)
     zeros = np.zeros(84 * 84 * 4, dtype=np.float32)
     for i in range(100):
@@ -179,16 +188,16 @@ def test_large_observations_cap_the_rows_sampled_at_once():
 
 
 def test_targets_from_the_helper_thread_equal_those_computed_in_line(monkeypatch):
-    from joyrl_dqn import dqn as dqn_module
+    from joyrl_dqn import fast as fast_module
 
     # Runs of 40 steps of 64 rows: three chunks of targets (1024 + 1024 + 512 rows), two on the helper.
     config = DQNConfig(value_layers=layers((32, "relu"), (32, "relu")), batch_size=64, lr=1e-2, train_freq=4,
                        gradient_steps=40, target_update=50, loss="huber", max_grad_norm=1.0)
     results = []
     for spare in (True, False):
-        monkeypatch.setattr(dqn_module, "_spare_core", lambda spare=spare: spare)
+        monkeypatch.setattr(fast_module, "_spare_core", lambda spare=spare: spare)
         torch.manual_seed(0)
-        agent = DQNAgent(config, SPEC, "cpu", 0)
+        agent = FastDQNAgent(config, SPEC, "cpu", 0)
         params, metrics = train(agent, filled(), calls=4)
         assert (agent._pool is not None) == spare
         results.append((params, metrics))
@@ -199,7 +208,7 @@ def test_targets_from_the_helper_thread_equal_those_computed_in_line(monkeypatch
 
 
 def test_the_helper_thread_only_where_torch_leaves_a_core_free():
-    from joyrl_dqn.dqn import _spare_core
+    from joyrl_dqn.fast import _spare_core
 
     threads = torch.get_num_threads()
     try:
@@ -218,11 +227,9 @@ def test_targets_in_several_chunks_are_those_of_their_own_rows():
     config = DQNConfig(value_layers=layers((32, "relu")), batch_size=100, lr=1e-2, gradient_steps=24,
                        target_update=1000)
     agents = []
-    for max_steps in (None, 1):
+    for agent_class in (FastDQNAgent, DQNAgent):
         torch.manual_seed(0)
-        agent = DQNAgent(config, SPEC, "cpu", 0)
-        if max_steps:
-            agent._segment_max_steps = max_steps
+        agent = agent_class(config, SPEC, "cpu", 0)
         agent.update(filled(), 1)
         agents.append(agent)
     for got, want in zip(agents[0].q_net.parameters(), agents[1].q_net.parameters()):
