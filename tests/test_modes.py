@@ -153,7 +153,8 @@ def test_train_writes_every_output(trained):
     assert task.name.startswith("Train_CartPole-v1_DQN_")
     config = yaml.safe_load((task / "config.yaml").read_text())
     assert config["general_cfg"]["model_save_fre"] == SAVE_FRE and config["general_cfg"]["seed"] == SEED
-    assert config["algo_cfg"]["value_layers"] == [{"layer_type": "linear", "layer_dim": [32], "activation": "relu"}]
+    assert config["algo_cfg"]["value_layers"] == [{"layer_type": "linear", "layer_dim": [32], "activation": "relu",
+                                                   "kernel_size": 3, "stride": 1, "padding": 0}]
 
     # episodes.csv: one row per episode, cumulative env steps, CartPole's reward is its length.
     episodes = read_csv(task / "results" / "episodes.csv")
