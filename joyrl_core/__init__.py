@@ -23,6 +23,7 @@ from joyrl_core.contracts.buffer import (
     BufferCapabilities,
     ExtraColumns,
     allocate_transitions,
+    read_transitions,
     write_transitions,
 )
 from joyrl_core.contracts.hookspecs import hookimpl
@@ -129,6 +130,7 @@ __all__ = [
     "load_registry",
     "load_trajectories",
     "read_results_csv",
+    "read_transitions",
     "option",
     "resolve_config",
     "restore_agent",

@@ -9,6 +9,7 @@ from joyrl_core.contracts.buffer import (
     Buffer,
     BufferCapabilities,
     allocate_transitions,
+    read_transitions,
     write_transitions,
 )
 from joyrl_core.contracts.spaces import EnvSpec
@@ -114,18 +115,8 @@ class ReplayQueue(Buffer):
             if len(self._discounts) != len(idx) or self._discounts_gamma != gamma:
                 self._discounts = np.full(len(idx), gamma, dtype=np.float32)
                 self._discounts_gamma = gamma
-            return Batch(
-                obs=self._obs[idx],
-                actions=self._actions[idx],
-                rewards=self._rewards[idx],
-                next_obs=self._next_obs[idx],
-                terminated=self._terminated[idx],
-                truncated=self._truncated[idx],
-                indices=idx,
-                weights=weights,
-                discounts=self._discounts,
-                env_ids=self._env_ids[idx],
-            )
+            return read_transitions(self._columns, idx, weights, discounts=self._discounts,
+                                    env_ids=self._env_ids[idx])
         ks = np.arange(n_step)
         # rows[b, k]: where step t+k of sample b's env would be; valid where the very next push calls wrote it.
         stride = self._stride[idx]

@@ -15,6 +15,7 @@ from joyrl_core.contracts.buffer import (
     BufferCapabilities,
     ExtraColumns,
     allocate_transitions,
+    read_transitions,
     write_transitions,
 )
 from joyrl_core.contracts.spaces import EnvSpec
@@ -160,18 +161,8 @@ class RolloutBuffer(Buffer):
         """Rows ``idx`` (``t * n_streams + s``) as a :class:`Batch`, with their extras (copies)."""
         if len(self._weights) != len(idx):
             self._weights = np.ones(len(idx), dtype=np.float32)
-        return Batch(
-            obs=self._obs[idx],
-            actions=self._actions[idx],
-            rewards=self._rewards[idx],
-            next_obs=self._next_obs[idx],
-            terminated=self._terminated[idx],
-            truncated=self._truncated[idx],
-            indices=idx,
-            weights=self._weights,
-            env_ids=self._stream_of_row[idx],
-            extras=self._extras.gather(idx),
-        )
+        return read_transitions(self._columns, idx, self._weights, env_ids=self._stream_of_row[idx],
+                                extras=self._extras.gather(idx))
 
     def clear(self) -> None:
         """Forget the rollout; the arrays are reused for the next one."""

@@ -133,6 +133,16 @@ def write_transitions(columns: tuple[np.ndarray, ...] | list[np.ndarray], rows, 
     truncated_column[rows] = False if truncated is None else truncated
 
 
+def read_transitions(columns: tuple[np.ndarray, ...] | list[np.ndarray], idx: np.ndarray, weights: np.ndarray,
+                     **fields) -> Batch:
+    """The rows ``idx`` of ``columns`` (the six arrays of :func:`allocate_transitions`, in its order) as
+    a :class:`Batch` with ``weights``; ``fields`` fills its other fields (``discounts``, ``env_ids``,
+    ``extras``). Fancy indexing copies, so the batch stays valid after the buffer reuses its rows."""
+    obs, actions, rewards, next_obs, terminated, truncated = columns
+    return Batch(obs=obs[idx], actions=actions[idx], rewards=rewards[idx], next_obs=next_obs[idx],
+                 terminated=terminated[idx], truncated=truncated[idx], indices=idx, weights=weights, **fields)
+
+
 class ExtraColumns:
     """Named per-step columns beside a buffer's six transition arrays, preallocated for ``capacity`` rows.
 

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from joyrl_core import Batch, Buffer, BufferCapabilities, ConfigError, EnvSpec, allocate_transitions, write_transitions
+from joyrl_core import (
+    Batch,
+    Buffer,
+    BufferCapabilities,
+    ConfigError,
+    EnvSpec,
+    allocate_transitions,
+    read_transitions,
+    write_transitions,
+)
 
 
 class EpisodeBuffer(Buffer):
@@ -101,15 +110,4 @@ class EpisodeBuffer(Buffer):
         return batch
 
     def _batch(self, idx: np.ndarray) -> Batch:
-        # Fancy indexing copies, so the batch stays valid after the buffer is reused.
-        return Batch(
-            obs=self._obs[idx],
-            actions=self._actions[idx],
-            rewards=self._rewards[idx],
-            next_obs=self._next_obs[idx],
-            terminated=self._terminated[idx],
-            truncated=self._truncated[idx],
-            indices=idx,
-            weights=np.ones(len(idx), dtype=np.float32),
-            env_ids=self._env[idx],
-        )
+        return read_transitions(self._columns, idx, np.ones(len(idx), dtype=np.float32), env_ids=self._env[idx])
