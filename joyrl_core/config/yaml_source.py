@@ -29,7 +29,7 @@ _YAML12_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+
 
 
 class _TooLarge(Exception):
-    pass
+    """A document whose aliases expand past ``MAX_EXPANDED_NODES``: refused before it is built."""
 
 
 class _ConfigLoader(yaml.SafeLoader):

@@ -102,15 +102,24 @@ def _write_outputs(config: RunConfig, task: TaskPaths, summary: RunSummary, log:
         show_figure(png)
 
 
-def _available_memory() -> int | None:
-    """Bytes of memory available to a new allocation (Linux ``MemAvailable``), or ``None`` if unknown."""
+def _meminfo_available() -> int | None:
+    """Linux's ``MemAvailable`` (free memory plus what the kernel can reclaim) in bytes, or ``None``."""
     try:
         with open("/proc/meminfo", encoding="ascii") as fh:
             for line in fh:
                 if line.startswith("MemAvailable:"):
                     return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
+    except (OSError, ValueError, IndexError):  # no /proc (not Linux), or a line of another format
+        return None
+    return None
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory available to a new allocation, or ``None`` if unknown: ``MemAvailable`` where
+    Linux gives it, else the free physical pages."""
+    available = _meminfo_available()
+    if available is not None:
+        return available
     try:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
@@ -284,7 +293,7 @@ def _after_failure(task: TaskPaths, summary: RunSummary | None, exc: BaseExcepti
 
     Nothing here may raise over the run's own error (the disk may be what failed).
     """
-    try:
+    with contextlib.suppress(OSError, JoyRLError):
         if _never_started(task):
             shutil.rmtree(task.root, ignore_errors=True)
             return
@@ -295,5 +304,3 @@ def _after_failure(task: TaskPaths, summary: RunSummary | None, exc: BaseExcepti
             summary.ended = "failed"
             summary.error = str(exc) if isinstance(exc, JoyRLError) else f"internal error: {type(exc).__name__}: {exc}"
         write_summary(task, summary)
-    except (OSError, JoyRLError):
-        pass

@@ -312,7 +312,7 @@ class FixedBuffer(Buffer):
         self.updates: list[tuple[np.ndarray, np.ndarray]] = []
 
     def push(self, *args, **kwargs):
-        raise NotImplementedError
+        raise AssertionError("the update under test must only sample, never push")
 
     push_batch = push
 

@@ -139,5 +139,6 @@ def adam(params: list[nn.Parameter], lr: float, fused: bool) -> torch.optim.Adam
         try:
             return torch.optim.Adam(params, lr=lr, fused=True)
         except (RuntimeError, ValueError, TypeError):
-            pass
+            # No fused kernel for this torch or device: the loop over parameters is the same update.
+            return torch.optim.Adam(params, lr=lr)
     return torch.optim.Adam(params, lr=lr)
