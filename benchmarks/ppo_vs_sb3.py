@@ -23,17 +23,16 @@ solved_seeds=N/3 pendulum_solved_seeds=M/3``.
 from __future__ import annotations
 
 import argparse
-import csv
 import statistics
+import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import gymnasium as gym
-import numpy as np
 
-import joyrl_core
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from vs_sb3 import Result, greedy_eval, run_joyrl  # noqa: E402  (the DQN benchmark's protocol)
 
 REPO = Path(__file__).resolve().parent.parent
 CARTPOLE_YAML = REPO / "examples" / "cartpole_ppo.yaml"
@@ -51,35 +50,6 @@ ZOO = {
                         ent_coef=0.0, learning_rate=1e-3, clip_range=0.2, linear=False,
                         kwargs=dict(use_sde=True, sde_sample_freq=4)),
 }
-
-
-@dataclass
-class Result:
-    train_time: float = 0.0
-    env_steps: int = 0
-    evals: list[tuple[int, float, float]] = field(default_factory=list)  # env steps, train time, mean
-
-    def solved_at(self, env_id: str) -> tuple[int, float] | None:
-        for steps, train_time, mean in self.evals:
-            if mean >= SOLVED[env_id]:
-                return steps, train_time
-        return None
-
-
-def greedy_eval(env_id: str, predict, seed: int) -> float:
-    env = gym.make(env_id)
-    rewards = []
-    obs, _ = env.reset(seed=seed)
-    for _ in range(EVAL_EPISODES):
-        total, done = 0.0, False
-        while not done:
-            obs, reward, terminated, truncated, _ = env.step(predict(obs))
-            total += reward
-            done = terminated or truncated
-        rewards.append(total)
-        obs, _ = env.reset()
-    env.close()
-    return float(np.mean(rewards))
 
 
 def run_sb3(env_id: str, seed: int, threads: int, stop_when_solved: bool) -> Result:
@@ -109,7 +79,7 @@ def run_sb3(env_id: str, seed: int, threads: int, stop_when_solved: bool) -> Res
                 return True
             self.next_eval += EVAL_EVERY
             t0 = time.perf_counter()
-            mean = greedy_eval(env_id, lambda o: self.model.predict(o, deterministic=True)[0], seed + 10_000)
+            mean = greedy_eval(lambda o: self.model.predict(o, deterministic=True)[0], seed + 10_000, env_id)
             result.evals.append((self.num_timesteps, t0 - self.start - self.paused, mean))
             self.paused += time.perf_counter() - t0
             return not (stop_when_solved and mean >= SOLVED[env_id])
@@ -120,22 +90,6 @@ def run_sb3(env_id: str, seed: int, threads: int, stop_when_solved: bool) -> Res
     model.learn(total_timesteps=STEPS[env_id], callback=callback)
     result.train_time = time.perf_counter() - callback.start - callback.paused
     result.env_steps = model.num_timesteps
-    return result
-
-
-def run_joyrl(seed: int, yaml: Path, overrides: list[str], task_dir: str, threads: int) -> Result:
-    registry = joyrl_core.load_registry()
-    cfg = joyrl_core.resolve_config(registry, yaml, [
-        *overrides, f"general_cfg.torch_threads={threads}", f"general_cfg.seed={seed}",
-        f"general_cfg.task_dir={task_dir}", "general_cfg.loggers=[csv]", "general_cfg.online_eval=true",
-        f"general_cfg.online_eval_episode={EVAL_EPISODES}", f"general_cfg.eval_every_steps={EVAL_EVERY}",
-        "general_cfg.save_fig=false",
-    ])
-    summary, task = joyrl_core.start_run(cfg, registry)
-    result = Result(train_time=summary.wall_time - summary.eval_time, env_steps=summary.env_steps)
-    with open(task.results / "evals.csv", newline="") as fh:
-        for row in csv.DictReader(fh):
-            result.evals.append((int(row["env_steps"]), float(row["train_time"]), float(row["mean_reward"])))
     return result
 
 
@@ -159,10 +113,11 @@ def main() -> None:
     same_ratios, sb3_solve, ours_solve, solved = [], [], [], 0
     for seed in args.seeds:
         sb3 = run_sb3("CartPole-v1", seed, args.threads, stop_when_solved=False)
-        ours_zoo = run_joyrl(seed, CARTPOLE_YAML, ["general_cfg.stop_reward=null"], task_dir, args.threads)
-        ours = run_joyrl(seed, CARTPOLE_YAML, [], task_dir, args.threads)
+        ours_zoo = run_joyrl(seed, ["general_cfg.stop_reward=null"], CARTPOLE_YAML, task_dir, args.threads,
+                             eval_every=EVAL_EVERY)
+        ours = run_joyrl(seed, [], CARTPOLE_YAML, task_dir, args.threads, eval_every=EVAL_EVERY)
         same_ratios.append(ours_zoo.train_time / sb3.train_time)
-        s_sb3, s_ours = sb3.solved_at("CartPole-v1"), ours.solved_at("CartPole-v1")
+        s_sb3, s_ours = sb3.solved_at(SOLVED["CartPole-v1"]), ours.solved_at(SOLVED["CartPole-v1"])
         if s_sb3 is not None:
             sb3_solve.append(s_sb3[1])
         if s_ours is not None:
@@ -182,12 +137,12 @@ def main() -> None:
         print(f"{'seed':>4} | {'SB3 zoo (gSDE) solved at':>26} | {'JoyRL example solved at':>26} | JoyRL best eval")
         for seed in args.seeds:
             sb3 = run_sb3("Pendulum-v1", seed, args.threads, stop_when_solved=True)
-            ours = run_joyrl(seed, PENDULUM_YAML, [f"general_cfg.stop_reward={SOLVED['Pendulum-v1']}"], task_dir,
-                             args.threads)
-            s_ours = ours.solved_at("Pendulum-v1")
+            ours = run_joyrl(seed, [f"general_cfg.stop_reward={SOLVED['Pendulum-v1']}"], PENDULUM_YAML, task_dir,
+                             args.threads, eval_every=EVAL_EVERY)
+            s_ours = ours.solved_at(SOLVED["Pendulum-v1"])
             pendulum_solved += s_ours is not None
             best = max((mean for *_, mean in ours.evals), default=float("nan"))
-            print(f"{seed:>4} | {cell(sb3.solved_at('Pendulum-v1')):>26} | {cell(s_ours):>26} | {best:.1f}")
+            print(f"{seed:>4} | {cell(sb3.solved_at(SOLVED['Pendulum-v1'])):>26} | {cell(s_ours):>26} | {best:.1f}")
     print(f"summary: same_hparams_ratio={same:.2f} time_to_solve_ratio={solve:.2f} solved_seeds={solved}/{n} "
           f"pendulum_solved_seeds={pendulum_solved}/{n}")
 

@@ -36,7 +36,7 @@ import numpy as np
 import joyrl_core
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from vs_sb3 import Result, median, run_joyrl  # noqa: E402  (the DQN benchmark's runner and result)
+from vs_sb3 import Result, greedy_eval, median, run_joyrl  # noqa: E402  (the DQN benchmark's protocol)
 
 REPO = Path(__file__).resolve().parent.parent
 SAC_YAML = REPO / "examples" / "pendulum_sac.yaml"
@@ -51,29 +51,6 @@ ZOO_SAC = dict(learning_rate=1e-3)
 ZOO_TD3 = dict(learning_rate=1e-3, gamma=0.98, buffer_size=200_000, learning_starts=10_000, train_freq=1,
                gradient_steps=1, policy_kwargs=dict(net_arch=[400, 300]))
 TD3_NOISE_STD = 0.1
-
-
-def solved_at(result: Result) -> tuple[int, float] | None:
-    for steps, train_time, mean in result.evals:
-        if mean >= SOLVED:
-            return steps, train_time
-    return None
-
-
-def greedy_eval(predict, seed: int) -> float:
-    env = gym.make(ENV)
-    rewards = []
-    obs, _ = env.reset(seed=seed)
-    for _ in range(EVAL_EPISODES):
-        total, done = 0.0, False
-        while not done:
-            obs, reward, terminated, truncated, _ = env.step(predict(obs))
-            total += float(reward)
-            done = terminated or truncated
-        rewards.append(total)
-        obs, _ = env.reset()
-    env.close()
-    return float(np.mean(rewards))
 
 
 def run_sb3(algo: str, seed: int, threads: int) -> Result:
@@ -94,7 +71,7 @@ def run_sb3(algo: str, seed: int, threads: int) -> Result:
         def _on_step(self) -> bool:
             if self.num_timesteps % EVAL_EVERY == 0:
                 t0 = time.perf_counter()
-                mean = greedy_eval(lambda o: self.model.predict(o, deterministic=True)[0], seed + 10_000)
+                mean = greedy_eval(lambda o: self.model.predict(o, deterministic=True)[0], seed + 10_000, ENV)
                 result.evals.append((self.num_timesteps, t0 - self.start - self.paused, mean))
                 self.paused += time.perf_counter() - t0
             return True
@@ -153,7 +130,7 @@ def main() -> None:
             sb3_td3[seed] = run_sb3("TD3", seed, args.threads)
             td3[seed] = run_joyrl(seed, zoo_as_joyrl("TD3"), None, tmp, args.threads)
             print(f"seed {seed}: SAC sb3 {sb3[seed].train_time:.1f} s, joyrl same-hparams {same[seed].train_time:.1f} s, "
-                  f"example solved at {solved_at(ours[seed])}; TD3 sb3 {sb3_td3[seed].train_time:.1f} s, "
+                  f"example solved at {ours[seed].solved_at(SOLVED)}; TD3 sb3 {sb3_td3[seed].train_time:.1f} s, "
                   f"joyrl {td3[seed].train_time:.1f} s", flush=True)
 
     print("\na. SAC, same hyper-parameters (RL-Zoo), training time without evaluation")
@@ -168,23 +145,23 @@ def main() -> None:
     print(f"{'seed':>4} {'SB3 steps':>10} {'SB3 s':>7} {'SB3 final':>9} {'JoyRL steps':>11} {'JoyRL s':>8} {'JoyRL final':>11}")
     sb3_times, our_times = [], []
     for seed in args.seeds:
-        s_solved, o_solved = solved_at(sb3[seed]), solved_at(ours[seed])
+        s_solved, o_solved = sb3[seed].solved_at(SOLVED), ours[seed].solved_at(SOLVED)
         (s_steps, s_time), (o_steps, o_time) = cell(s_solved), cell(o_solved)
         print(f"{seed:>4} {s_steps:>10} {s_time:>7} {sb3[seed].final_eval:>9.1f} {o_steps:>11} {o_time:>8} "
               f"{ours[seed].final_eval:>11.1f}")
         sb3_times.append(s_solved[1] if s_solved else sb3[seed].train_time)
         our_times.append(o_solved[1] if o_solved else float("inf"))
-    solved = sum(solved_at(ours[s]) is not None and ours[s].final_eval >= SOLVED for s in args.seeds)
+    solved = sum(ours[s].solved_at(SOLVED) is not None and ours[s].final_eval >= SOLVED for s in args.seeds)
     solve_ratio = median(our_times) / median(sb3_times)
 
     print("\nc. TD3, same hyper-parameters (RL-Zoo), training time without evaluation")
     print(f"{'seed':>4} {'SB3 s':>8} {'JoyRL s':>8} {'ratio':>6} {'SB3 final':>9} {'JoyRL final':>11} {'JoyRL solved at':>15}")
     for seed in args.seeds:
-        at = solved_at(td3[seed])
+        at = td3[seed].solved_at(SOLVED)
         print(f"{seed:>4} {sb3_td3[seed].train_time:>8.1f} {td3[seed].train_time:>8.1f} "
               f"{td3[seed].train_time / sb3_td3[seed].train_time:>6.2f} {sb3_td3[seed].final_eval:>9.1f} "
               f"{td3[seed].final_eval:>11.1f} {'-' if at is None else at[0]:>15}")
-    td3_solved = sum(solved_at(td3[s]) is not None for s in args.seeds)
+    td3_solved = sum(td3[s].solved_at(SOLVED) is not None for s in args.seeds)
     td3_ratio = median([td3[s].train_time / sb3_td3[s].train_time for s in args.seeds])
     print(f"TD3 wall-time ratio (median): {td3_ratio:.3f}")
 

@@ -64,9 +64,10 @@ class Result:
     def steps_per_sec(self) -> float:
         return self.env_steps / self.train_time
 
-    def solved_at(self) -> tuple[int, float] | None:
+    def solved_at(self, threshold: float = SOLVED) -> tuple[int, float] | None:
+        """The first evaluation at or above ``threshold``: (env steps, train time), or ``None``."""
         for steps, train_time, mean in self.evals:
-            if mean >= SOLVED:
+            if mean >= threshold:
                 return steps, train_time
         return None
 
@@ -75,15 +76,17 @@ class Result:
         return self.evals[-1][2] if self.evals else float("nan")
 
 
-def greedy_eval(predict, seed: int) -> float:
-    env = gym.make("CartPole-v1")
+def greedy_eval(predict, seed: int, env_id: str = "CartPole-v1") -> float:
+    """Mean reward of ``EVAL_EPISODES`` greedy episodes on a fresh ``env_id`` seeded with ``seed``: the one
+    evaluation protocol of every benchmark against SB3."""
+    env = gym.make(env_id)
     rewards = []
     obs, _ = env.reset(seed=seed)
     for _ in range(EVAL_EPISODES):
         total, done = 0.0, False
         while not done:
             obs, reward, terminated, truncated, _ = env.step(predict(obs))
-            total += reward
+            total += float(reward)
             done = terminated or truncated
         rewards.append(total)
         obs, _ = env.reset()
@@ -123,13 +126,14 @@ def run_sb3(seed: int, steps: int, threads: int) -> Result:
     return result
 
 
-def run_joyrl(seed: int, overrides: list[str], yaml: Path | None, task_dir: str, threads: int | None) -> Result:
+def run_joyrl(seed: int, overrides: list[str], yaml: Path | None, task_dir: str, threads: int | None,
+              eval_every: int = EVAL_EVERY) -> Result:
     registry = joyrl_core.load_registry()
     cfg = joyrl_core.resolve_config(registry, yaml, [
         *overrides, *([f"general_cfg.torch_threads={threads}"] if threads else []),
         f"general_cfg.seed={seed}", f"general_cfg.task_dir={task_dir}", "general_cfg.loggers=[csv]",
         "general_cfg.online_eval=true", f"general_cfg.online_eval_episode={EVAL_EPISODES}",
-        f"general_cfg.eval_every_steps={EVAL_EVERY}", "general_cfg.save_fig=false",
+        f"general_cfg.eval_every_steps={eval_every}", "general_cfg.save_fig=false",
     ])
     summary, task = joyrl_core.start_run(cfg, registry)
     result = Result(train_time=summary.wall_time - summary.eval_time, env_steps=summary.env_steps)
