@@ -26,13 +26,12 @@ import argparse
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from vs_sb3 import Result, greedy_eval, run_joyrl  # noqa: E402  (the DQN benchmark's protocol)
+from vs_sb3 import Result, learn_with_evals, run_joyrl  # noqa: E402  (the DQN benchmark's protocol)
 
 REPO = Path(__file__).resolve().parent.parent
 CARTPOLE_YAML = REPO / "examples" / "cartpole_ppo.yaml"
@@ -55,7 +54,6 @@ ZOO = {
 def run_sb3(env_id: str, seed: int, threads: int, stop_when_solved: bool) -> Result:
     import torch
     from stable_baselines3 import PPO
-    from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_vec_env
 
     torch.set_num_threads(threads)
@@ -65,32 +63,10 @@ def run_sb3(env_id: str, seed: int, threads: int, stop_when_solved: bool) -> Res
         lr, clip = zoo.pop("learning_rate"), zoo.pop("clip_range")
         zoo["learning_rate"] = lambda left: left * lr
         zoo["clip_range"] = lambda left: left * clip
-    result = Result()
-
-    class Evaluate(BaseCallback):
-        def __init__(self):
-            super().__init__()
-            self.start = time.perf_counter()
-            self.paused = 0.0
-            self.next_eval = EVAL_EVERY
-
-        def _on_step(self) -> bool:
-            if self.num_timesteps < self.next_eval:
-                return True
-            self.next_eval += EVAL_EVERY
-            t0 = time.perf_counter()
-            mean = greedy_eval(lambda o: self.model.predict(o, deterministic=True)[0], seed + 10_000, env_id)
-            result.evals.append((self.num_timesteps, t0 - self.start - self.paused, mean))
-            self.paused += time.perf_counter() - t0
-            return not (stop_when_solved and mean >= SOLVED[env_id])
-
     model = PPO("MlpPolicy", make_vec_env(env_id, n_envs=n_envs, seed=seed), seed=seed, verbose=0, device="cpu",
                 **zoo, **kwargs)
-    callback = Evaluate()
-    model.learn(total_timesteps=STEPS[env_id], callback=callback)
-    result.train_time = time.perf_counter() - callback.start - callback.paused
-    result.env_steps = model.num_timesteps
-    return result
+    return learn_with_evals(model, STEPS[env_id], seed, env_id, eval_every=EVAL_EVERY,
+                            stop_at=SOLVED[env_id] if stop_when_solved else None)
 
 
 def cell(solved: tuple[int, float] | None) -> str:

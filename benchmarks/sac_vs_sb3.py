@@ -27,7 +27,6 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import gymnasium as gym
@@ -36,7 +35,7 @@ import numpy as np
 import joyrl_core
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from vs_sb3 import Result, greedy_eval, median, run_joyrl  # noqa: E402  (the DQN benchmark's protocol)
+from vs_sb3 import Result, learn_with_evals, median, run_joyrl  # noqa: E402  (the DQN benchmark's protocol)
 
 REPO = Path(__file__).resolve().parent.parent
 SAC_YAML = REPO / "examples" / "pendulum_sac.yaml"
@@ -56,37 +55,16 @@ TD3_NOISE_STD = 0.1
 def run_sb3(algo: str, seed: int, threads: int) -> Result:
     import torch
     from stable_baselines3 import SAC, TD3
-    from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.noise import NormalActionNoise
 
     torch.set_num_threads(threads)
-    result = Result()
-
-    class Evaluate(BaseCallback):
-        def __init__(self):
-            super().__init__()
-            self.start = time.perf_counter()
-            self.paused = 0.0
-
-        def _on_step(self) -> bool:
-            if self.num_timesteps % EVAL_EVERY == 0:
-                t0 = time.perf_counter()
-                mean = greedy_eval(lambda o: self.model.predict(o, deterministic=True)[0], seed + 10_000, ENV)
-                result.evals.append((self.num_timesteps, t0 - self.start - self.paused, mean))
-                self.paused += time.perf_counter() - t0
-            return True
-
     env = gym.make(ENV)
     if algo == "SAC":
         model = SAC("MlpPolicy", env, seed=seed, verbose=0, device="cpu", **ZOO_SAC)
     else:
         noise = NormalActionNoise(np.zeros(1), TD3_NOISE_STD * np.ones(1))
         model = TD3("MlpPolicy", env, seed=seed, verbose=0, device="cpu", action_noise=noise, **ZOO_TD3)
-    callback = Evaluate()
-    model.learn(total_timesteps=STEPS, callback=callback)
-    result.train_time = time.perf_counter() - callback.start - callback.paused
-    result.env_steps = model.num_timesteps
-    return result
+    return learn_with_evals(model, STEPS, seed, ENV)
 
 
 def zoo_as_joyrl(algo: str) -> list[str]:

@@ -94,36 +94,50 @@ def greedy_eval(predict, seed: int, env_id: str = "CartPole-v1") -> float:
     return float(np.mean(rewards))
 
 
-def run_sb3(seed: int, steps: int, threads: int) -> Result:
-    import torch
-    from stable_baselines3 import DQN
+def learn_with_evals(model, total_timesteps: int, seed: int, env_id: str = "CartPole-v1", predict=None,
+                     eval_every: int = EVAL_EVERY, stop_at: float | None = None) -> Result:
+    """Train the SB3 ``model``, evaluating it with :func:`greedy_eval` each time ``eval_every`` more env
+    steps have passed (vectorized envs step several at once); evaluation time is excluded from
+    ``train_time``. ``stop_at``: end training at the first evaluation that reaches it."""
     from stable_baselines3.common.callbacks import BaseCallback
 
-    # JoyRL sets its torch_threads in this process; give SB3 its own count back.
-    torch.set_num_threads(threads)
     result = Result()
+    if predict is None:
+        def predict(obs):
+            return model.predict(obs, deterministic=True)[0]
 
     class Evaluate(BaseCallback):
         def __init__(self):
             super().__init__()
             self.start = time.perf_counter()
             self.paused = 0.0
+            self.next_eval = eval_every
 
         def _on_step(self) -> bool:
-            if self.num_timesteps % EVAL_EVERY == 0:
-                t0 = time.perf_counter()
-                train_time = t0 - self.start - self.paused
-                mean = greedy_eval(lambda o: int(self.model.predict(o, deterministic=True)[0]), seed + 10_000)
-                result.evals.append((self.num_timesteps, train_time, mean))
-                self.paused += time.perf_counter() - t0
-            return True
+            if self.num_timesteps < self.next_eval:
+                return True
+            self.next_eval += eval_every
+            t0 = time.perf_counter()
+            mean = greedy_eval(predict, seed + 10_000, env_id)
+            result.evals.append((self.num_timesteps, t0 - self.start - self.paused, mean))
+            self.paused += time.perf_counter() - t0
+            return not (stop_at is not None and mean >= stop_at)
 
-    model = DQN("MlpPolicy", gym.make("CartPole-v1"), seed=seed, verbose=0, device="cpu", **ZOO)
     callback = Evaluate()
-    model.learn(total_timesteps=steps, callback=callback)
+    model.learn(total_timesteps=total_timesteps, callback=callback)
     result.train_time = time.perf_counter() - callback.start - callback.paused
     result.env_steps = model.num_timesteps
     return result
+
+
+def run_sb3(seed: int, steps: int, threads: int) -> Result:
+    import torch
+    from stable_baselines3 import DQN
+
+    # JoyRL sets its torch_threads in this process; give SB3 its own count back.
+    torch.set_num_threads(threads)
+    model = DQN("MlpPolicy", gym.make("CartPole-v1"), seed=seed, verbose=0, device="cpu", **ZOO)
+    return learn_with_evals(model, steps, seed, predict=lambda o: int(model.predict(o, deterministic=True)[0]))
 
 
 def run_joyrl(seed: int, overrides: list[str], yaml: Path | None, task_dir: str, threads: int | None,
