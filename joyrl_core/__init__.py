@@ -52,6 +52,7 @@ from joyrl_core.networks.layers import (
     layers_field,
     parse_layers,
 )
+from joyrl_core.networks.weights import load_module_weights, module_weights
 from joyrl_core.outputs.checkpoint import Counters, load_checkpoint, save_checkpoint
 from joyrl_core.outputs.loggers import read_results_csv
 from joyrl_core.outputs.trajectories import (
@@ -127,10 +128,12 @@ __all__ = [
     "load_checkpoint",
     "load_dataset",
     "load_policy",
+    "load_module_weights",
     "load_registry",
     "load_trajectories",
     "read_results_csv",
     "read_transitions",
+    "module_weights",
     "option",
     "resolve_config",
     "restore_agent",

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from joyrl_core import Agent, Buffer, EnvSpec, LayerConfig, build_layers
+from joyrl_core import Agent, Buffer, EnvSpec, LayerConfig, build_layers, load_module_weights, module_weights
 
 from joyrl_dqn.config import DQNConfig
 
@@ -265,11 +265,10 @@ class DQNAgent(Agent):
     # -- weights and checkpoints ----------------------------------------------------------------
 
     def get_weights(self) -> dict[str, Any]:
-        return {k: v.detach().cpu().clone() for k, v in self.q_net.state_dict().items()}
+        return module_weights(self.q_net)
 
     def set_weights(self, weights: Mapping[str, Any]) -> None:
-        # load_state_dict copies into the parameters in place: whatever holds views of them stays current.
-        self.q_net.load_state_dict({k: torch.as_tensor(v) for k, v in weights.items()})
+        load_module_weights(self.q_net, weights)
 
     def state_dict(self) -> dict[str, Any]:
         return {

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from joyrl_core import Agent, Buffer, EnvSpec
+from joyrl_core import Agent, Buffer, EnvSpec, load_module_weights, module_weights
 
 from joyrl_offline.common import Batches, check_keys, head_network
 from joyrl_offline.config import BCConfig
@@ -132,10 +132,10 @@ class BCAgent(Agent):
     # -- weights and checkpoints ----------------------------------------------------------------
 
     def get_weights(self) -> dict[str, Any]:
-        return {k: v.detach().cpu().clone() for k, v in self.policy.state_dict().items()}
+        return module_weights(self.policy)
 
     def set_weights(self, weights: Mapping[str, Any]) -> None:
-        self.policy.load_state_dict({k: torch.as_tensor(v) for k, v in weights.items()})
+        load_module_weights(self.policy, weights)
 
     def state_dict(self) -> dict[str, Any]:
         return {"policy": self.policy.state_dict(), "optimizer": self.optimizer.state_dict(),

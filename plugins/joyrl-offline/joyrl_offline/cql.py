@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from joyrl_core import Agent, Buffer, ConfigError, EnvSpec
+from joyrl_core import Agent, Buffer, ConfigError, EnvSpec, load_module_weights, module_weights
 
 from joyrl_offline.common import Batches, check_keys, head_network
 from joyrl_offline.config import CQLConfig
@@ -124,10 +124,10 @@ class DiscreteCQLAgent(Agent):
     # -- weights and checkpoints ----------------------------------------------------------------
 
     def get_weights(self) -> dict[str, Any]:
-        return {k: v.detach().cpu().clone() for k, v in self.q_net.state_dict().items()}
+        return module_weights(self.q_net)
 
     def set_weights(self, weights: Mapping[str, Any]) -> None:
-        self.q_net.load_state_dict({k: torch.as_tensor(v) for k, v in weights.items()})
+        load_module_weights(self.q_net, weights)
 
     def state_dict(self) -> dict[str, Any]:
         return {"q_net": self.q_net.state_dict(), "target_net": self.target_net.state_dict(),

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from joyrl_core import Agent, Buffer, EnvSpec
+from joyrl_core import Agent, Buffer, EnvSpec, load_module_weights, module_weights
 from joyrl_sac.networks import ActionScale, Critics, SquashedGaussianActor, check_action_space, polyak
 
 from joyrl_offline.common import Batches, check_keys
@@ -143,10 +143,10 @@ class ContinuousCQLAgent(Agent):
                 "alpha_entropy": float(alpha_h.item()), "mean_q": float(q.detach().mean().item())}
 
     def get_weights(self) -> dict[str, Any]:
-        return {k: v.detach().cpu().clone() for k, v in self.actor.state_dict().items()}
+        return module_weights(self.actor)
 
     def set_weights(self, weights: Mapping[str, Any]) -> None:
-        self.actor.load_state_dict({k: torch.as_tensor(v) for k, v in weights.items()})
+        load_module_weights(self.actor, weights)
 
     def state_dict(self) -> dict[str, Any]:
         return {"actor": self.actor.state_dict(), "critics": self.critics.state_dict(),

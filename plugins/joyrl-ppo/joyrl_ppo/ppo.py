@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from joyrl_core import Agent, Buffer, EnvSpec, PolicyStep, RunShape
+from joyrl_core import Agent, Buffer, EnvSpec, PolicyStep, RunShape, load_module_weights, module_weights
 
 from joyrl_ppo.config import ActorCriticConfig, PPOConfig
 from joyrl_ppo.distributions import LOG_SQRT_2PI, categorical_log_prob_entropy, gaussian_log_prob_entropy
@@ -210,13 +210,10 @@ class ActorCriticAgent(Agent):
     # -- weights and checkpoints ----------------------------------------------------------------
 
     def get_weights(self) -> dict[str, Any]:
-        return {k: v.detach().cpu().clone() for k, v in self.net.state_dict().items()}
+        return module_weights(self.net)
 
     def set_weights(self, weights: Mapping[str, Any]) -> None:
-        try:
-            self.net.load_state_dict({k: torch.as_tensor(v) for k, v in weights.items()})
-        except RuntimeError as exc:
-            raise ValueError(str(exc)) from None
+        load_module_weights(self.net, weights)
 
     def state_dict(self) -> dict[str, Any]:
         return {

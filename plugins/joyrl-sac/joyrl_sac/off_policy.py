@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from joyrl_core import Agent, Buffer, EnvSpec
+from joyrl_core import Agent, Buffer, EnvSpec, load_module_weights, module_weights
 
 from joyrl_sac.config import OffPolicyConfig
 from joyrl_sac.fused import BatchedCritics
@@ -127,12 +127,12 @@ class OffPolicyAgent(Agent):
     # -- weights and checkpoints ----------------------------------------------------------------
 
     def get_weights(self) -> dict[str, Any]:
-        return {k: v.detach().cpu().clone() for k, v in self.actor.state_dict().items()}
+        return module_weights(self.actor)
 
     def set_weights(self, weights: Mapping[str, Any]) -> None:
         try:
-            self.actor.load_state_dict({k: torch.as_tensor(v) for k, v in weights.items()})
-        except RuntimeError as exc:
+            load_module_weights(self.actor, weights)
+        except ValueError as exc:
             raise ValueError(f"actor weights do not fit: {exc}") from None
 
     def extra_state(self) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from joyrl_core import Agent, Buffer, EnvSpec
+from joyrl_core import Agent, Buffer, EnvSpec, load_module_weights, module_weights
 
 from joyrl_reinforce.config import REINFORCEConfig
 
@@ -164,10 +164,10 @@ class REINFORCEAgent(Agent):
     # -- weights and checkpoints ----------------------------------------------------------------
 
     def get_weights(self) -> dict[str, Any]:
-        return {k: v.detach().cpu().clone() for k, v in self.policy.state_dict().items()}
+        return module_weights(self.policy)
 
     def set_weights(self, weights: Mapping[str, Any]) -> None:
-        self.policy.load_state_dict({k: torch.as_tensor(v) for k, v in weights.items()})
+        load_module_weights(self.policy, weights)
 
     def state_dict(self) -> dict[str, Any]:
         state: dict[str, Any] = {
