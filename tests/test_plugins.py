@@ -40,7 +40,7 @@ DUPLICATE_DQN_MODULE = """
 from joyrl_core import hookimpl
 
 
-def make(config, env_spec, device, seed):
+def make(config, env_spec, device, seed, shape):
     raise AssertionError("never built")
 
 
@@ -53,7 +53,7 @@ MISSPELLED_HOOK_MODULE = """
 from joyrl_core import hookimpl
 
 
-def make(config, env_spec, device, seed):
+def make(config, env_spec, device, seed, shape):
     raise AssertionError("never built")
 
 
@@ -206,6 +206,33 @@ def test_invalid_registration_is_reported(make_distribution, bad_call, expected)
     assert [b.name for b in registry.broken] == ["invalid_plugin"]
     assert expected in registry.broken[0].error
     assert "bad" not in registry.names("logger")
+
+
+def test_a_factory_written_before_the_shape_argument_is_refused_at_registration(make_distribution):
+    make_distribution("old-dist", "old_plugin", """
+        from joyrl_core import hookimpl
+
+        def make_agent(config, env_spec, device, seed):
+            raise AssertionError("never built")
+
+        def make_buffer(capacity, env_spec, config, seed, shape=None):
+            raise AssertionError("never built")
+
+        @hookimpl
+        def register_algorithms(register):
+            register("OLD_ALGO", make_agent, None, "written against the four-argument factory")
+
+        @hookimpl
+        def register_buffers(register):
+            register("NEW_BUFFER", make_buffer, None, "takes the shape")
+    """)
+    registry = joyrl_core.load_registry()
+    assert [b.name for b in registry.broken] == ["old_plugin"]
+    error = registry.broken[0].error
+    assert "algorithm 'OLD_ALGO': factory(config, env_spec, device, seed) cannot be called as " in error
+    assert "factory(config, env_spec, device, seed, shape)" in error
+    assert "docs/plugins.md" in error
+    assert "OLD_ALGO" not in registry.names("algorithm")
 
 
 def test_same_entry_point_name_twice_is_reported(make_distribution):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib.metadata
+import inspect
 import os
 import re
 from collections.abc import Callable, Iterable
@@ -261,6 +262,33 @@ def _call_register_hook(
             registry.broken.append(BrokenPlugin(plugin_name, dist, f"{hook_name} raised {type(exc).__name__}: {exc}"))
 
 
+# The arguments the core passes to each kind's factory (hookspecs.py documents them).
+_FACTORY_ARGUMENTS = {
+    "algorithm": ("config", "env_spec", "device", "seed", "shape"),
+    "buffer": ("capacity", "env_spec", "config", "seed", "shape"),
+}
+
+
+def _check_factory_arguments(kind: str, name: str, factory: Callable[..., Any]) -> None:
+    """Refuse at registration a factory that cannot take what the core will pass it, naming the signature
+    it needs: a plugin written before factories got the run's ``shape`` fails here, not mid-run."""
+    arguments = _FACTORY_ARGUMENTS.get(kind)
+    if arguments is None:
+        return
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):  # a callable Python cannot introspect: its call will tell
+        return
+    try:
+        signature.bind(*arguments)
+    except TypeError:
+        raise PluginError(
+            f"{kind} {name!r}: factory{signature} cannot be called as factory({', '.join(arguments)}); "
+            f"{kind} factories take the run's shape (joyrl_core.RunShape) last: see 'Moving a plugin to "
+            "the shape argument' in docs/plugins.md"
+        ) from None
+
+
 @dataclass(frozen=True)
 class _Register:
     """The ``register`` argument one plugin's hook gets: it credits what it registers to that plugin."""
@@ -279,6 +307,7 @@ class _Register:
             raise PluginError(f"{kind} names must be non-empty strings, got {name!r}")
         if not callable(factory):
             raise PluginError(f"{kind} {name!r}: factory {factory!r} is not callable")
+        _check_factory_arguments(kind, name, factory)
         if config_type is not None and not dataclasses.is_dataclass(config_type):
             raise PluginError(f"{kind} {name!r}: config_type must be a dataclass type, got {config_type!r}")
         if capabilities is not None and (kind != "buffer" or not isinstance(capabilities, BufferCapabilities)):
