@@ -9,8 +9,11 @@ from joyrl_core.testing import EPISODES_HEADER, joyrl_script, quick_overrides, r
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_YAML = REPO_ROOT / "examples" / "cartpole_dqn.yaml"
+# One gradient step per env step: the cadence the training and Ray tests count on (the shipped example
+# learns in bursts).
+PER_STEP_DQN_YAML = REPO_ROOT / "tests" / "cartpole_dqn_per_step.yaml"
 
-__all__ = ["EPISODES_HEADER", "EXAMPLE_YAML", "REPO_ROOT", "joyrl_script", "quick_overrides", "read_episodes"]
+__all__ = ["EPISODES_HEADER", "EXAMPLE_YAML", "PER_STEP_DQN_YAML", "REPO_ROOT", "joyrl_script", "quick_overrides", "read_episodes"]
 
 # An outside algorithm plugin for the experiment tests, made with the make_distribution fixture: no
 # learning, its greedy policy is a CartPole controller whose quality is its `skill` key (1: balances

@@ -29,7 +29,7 @@ from joyrl_core import ConfigError, Logger, load_checkpoint
 from joyrl_core.plugins.registry import DISABLE_ENV_VAR
 
 import ray
-from conftest import EXAMPLE_YAML, joyrl_script, quick_overrides, read_episodes
+from conftest import PER_STEP_DQN_YAML, joyrl_script, quick_overrides, read_episodes
 
 import joyrl_backend_ray
 from joyrl_backend_ray import session as ray_session_module  # noqa: E402
@@ -53,7 +53,7 @@ def registry():
         return joyrl_core.load_registry()
 
 
-def ray_config(registry, task_root, *extra, yaml=EXAMPLE_YAML, **general):
+def ray_config(registry, task_root, *extra, yaml=PER_STEP_DQN_YAML, **general):
     general.setdefault("mp_backend", "ray")
     return joyrl_core.resolve_config(registry, yaml, [*quick_overrides(task_root, **general), *extra])
 
@@ -384,7 +384,7 @@ def test_ctrl_c_writes_the_final_checkpoint_and_stops_ray(tmp_path, how):
     """Ctrl-C in a terminal signals the whole process group (Ray's processes too); SIGTERM (a job
     scheduler) only the driver, whose handler Ray replaces unless the backend puts the CLI's back."""
     task_root = tmp_path / "tasks"
-    args = [str(joyrl_script()), "run", str(EXAMPLE_YAML), "--set", "general_cfg.mp_backend=ray",
+    args = [str(joyrl_script()), "run", str(PER_STEP_DQN_YAML), "--set", "general_cfg.mp_backend=ray",
             "--set", "general_cfg.n_workers=2", "--set", "general_cfg.max_episode=-1"]
     for override in quick_overrides(task_root, seed=1, max_step=100, model_save_fre=100000):
         args += ["--set", override]

@@ -205,8 +205,11 @@ def test_real_run_in_a_subprocess(run_joyrl, tmp_path):
     env_steps = sum(int(r["length"]) for r in rows)
     updates = env_steps - 7
     assert len(rows) == 3
-    assert stdout[1].startswith(f"3 episodes, {env_steps} env steps, {updates} updates in ")
+    assert stdout[1].startswith(f"3 episodes, {env_steps} env steps, {updates} update steps in ")
     assert stdout[2].startswith("mean reward of the last 3 episodes: ")
+    # The last line says whether it solved; without online evaluation, that it was not evaluated.
+    assert stdout[3] == (f"not evaluated (online_eval is off): final model: {task / 'models' / f'{updates}.pt'}; "
+                         f"`joyrl test {task}` plays it greedily")
     assert (task / "config.yaml").is_file() and (task / "logs" / "run.log").is_file()
     assert [p.name for p in (task / "models").glob("*.pt")] == [f"{updates}.pt"]
     # Nothing was written where the command ran except the task root asked for.

@@ -80,7 +80,7 @@ def test_yaml_over_defaults_and_set_over_yaml(registry, write_yaml):
     assert g.loggers == ["csv", "jsonl"]  # a YAML list on the command line
     assert g.online_eval is True
     assert g.load_path is None
-    assert g.max_step == 200  # untouched default
+    assert g.max_step is None  # untouched default: the env's own time limit
     assert cfg.algo.lr == 0.01 and cfg.algo.batch_size == 16 and cfg.algo.gamma == 0.5
     assert cfg.algo.value_layers == [LayerConfig(layer_dim=[32], activation="tanh")]
     assert cfg.algo.epsilon_decay == 500
@@ -131,9 +131,9 @@ def test_exponent_without_dot_is_a_float(registry, write_yaml):
 
 
 def test_null_keeps_the_default(registry, write_yaml):
-    cfg = resolve_config(registry, write_yaml("general_cfg:\n  save_best_model:\n  max_step: ~\n"))
+    cfg = resolve_config(registry, write_yaml("general_cfg:\n  save_best_model:\n  model_save_fre: ~\n"))
     assert cfg.general.save_best_model is True
-    assert cfg.general.max_step == 200
+    assert cfg.general.model_save_fre == 500
 
 
 def assert_reaches_config(given, resolved, where="") -> None:

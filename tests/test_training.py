@@ -19,16 +19,16 @@ from joyrl_core.config import config_to_dict
 from joyrl_core.plugins.registry import DISABLE_ENV_VAR
 from joyrl_core.outputs.task import create_task_dir
 
-from conftest import EPISODES_HEADER, EXAMPLE_YAML, quick_overrides, read_episodes
+from conftest import EPISODES_HEADER, PER_STEP_DQN_YAML, quick_overrides, read_episodes
 
-# The shipped example with a budget that learns CartPole in seconds: episodes are cut at 200 steps,
+# The product document's example (per-step DQN) with a budget that learns CartPole in seconds: episodes are cut at 200 steps,
 # a larger learning rate, no online evaluation. Seed 1 balances for 200 steps from episode ~20 on.
 LEARN_EPISODES = 35
 LEARN_MAX_STEP = 200
 
 
 def dqn_config(registry, task_root, *extra, **general):
-    return joyrl_core.resolve_config(registry, EXAMPLE_YAML, [*quick_overrides(task_root, **general), *extra])
+    return joyrl_core.resolve_config(registry, PER_STEP_DQN_YAML, [*quick_overrides(task_root, **general), *extra])
 
 
 @pytest.fixture(scope="module")
@@ -79,8 +79,9 @@ def test_task_folder_contents(trained):
     root = task.root
     assert root.parent == Path(cfg.general.task_dir)
     assert re.fullmatch(r"Train_CartPole-v1_DQN_\d{8}-\d{6}(-\d+)?", root.name)
-    for sub in ("models", "results", "logs", "videos"):
+    for sub in ("models", "results", "logs"):
         assert (root / sub).is_dir()
+    assert not (root / "videos").exists(), "videos/ is made only for a GIF"
 
     assert yaml.safe_load((root / "config.yaml").read_text(encoding="utf-8")) == config_to_dict(cfg)
 
@@ -177,7 +178,8 @@ def test_two_task_folders_in_the_same_second(tmp_path):
     assert a.root.is_dir() and b.root.is_dir()
     for task in (a, b):
         assert re.fullmatch(r"Train_CartPole-v1_DQN_\d{8}-\d{6}(-\d+)?", task.root.name)
-        assert all(p.is_dir() for p in (task.models, task.results, task.logs, task.videos))
+        assert all(p.is_dir() for p in (task.models, task.results, task.logs))
+        assert not task.videos.exists()
 
 
 def test_same_second_gets_numbered_suffixes(tmp_path, monkeypatch):

@@ -76,7 +76,7 @@ def run(config: Path | None, overrides: tuple[str, ...], seeds: str | None, jobs
     models/, results/ and logs/.
     """
     from joyrl_core.config import resolve_config
-    from joyrl_core.run.start import start_run
+    from joyrl_core.run.start import counters_line, start_run
 
     registry = _load_registry()
     if seeds is not None:
@@ -91,9 +91,7 @@ def run(config: Path | None, overrides: tuple[str, ...], seeds: str | None, jobs
         summary, task = start_run(cfg, registry)
     finally:
         restore_signals(previous)
-    lines = [f"task folder: {task.root}",
-             f"{summary.episodes} episodes, {summary.env_steps} env steps, {summary.update_steps} updates "
-             f"in {summary.wall_time:.1f} s"]
+    lines = [f"task folder: {task.root}", counters_line(summary, cfg.general.mode)]
     if summary.test_rewards:
         import numpy as np
 
@@ -101,8 +99,7 @@ def run(config: Path | None, overrides: tuple[str, ...], seeds: str | None, jobs
     elif summary.last_rewards:
         tail = summary.last_rewards[-10:]
         lines.append(f"mean reward of the last {len(tail)} episodes: {sum(tail) / len(tail):.2f}")
-    if summary.best_eval_reward is not None:
-        lines.append(f"best eval mean reward: {summary.best_eval_reward:.2f}")
+    lines.append(summary.verdict)
     for line in lines:
         click.echo(line)
     if summary.interrupted:

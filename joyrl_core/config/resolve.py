@@ -64,7 +64,9 @@ class GeneralConfig:
         None, "stop training after this many update (gradient) steps in all; offline algorithms need it; "
               "null = no limit", minimum=1
     )
-    max_step: int = option(200, "max env steps per episode (the episode is truncated there)", minimum=1)
+    max_step: int | None = option(
+        None, "max env steps per episode (truncated there); null = the env's own time limit only", minimum=1
+    )
     seed: int = option(
         0, "random seed for python, numpy, torch and envs; 0 = unseeded", minimum=0, maximum=2**32 - 1
     )

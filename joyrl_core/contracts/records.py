@@ -25,7 +25,14 @@ class RunSummary:
 
     ``wall_time`` includes ``eval_time``, the seconds spent in online evaluation. ``ended`` is
     ``completed``, ``interrupted`` (Ctrl-C or SIGTERM) or ``failed``, set by ``start_run``; a failed run's
-    ``error`` is the one-line message the user saw.
+    ``error`` is the one-line message the user saw. In test mode ``update_steps`` is the tested
+    checkpoint's count (test mode makes none).
+
+    ``reward_threshold`` is the score that counts as solving the env (gymnasium's
+    ``spec.reward_threshold``, else ``stop_reward``; ``None`` where neither is set); ``solved`` says
+    whether the best greedy evaluation (test mode: the test mean) reached it, ``None`` where nothing
+    was evaluated or there is no threshold. ``verdict`` is that in one line, with the model file to
+    use, as ``joyrl run`` prints it last. ``start_run`` sets the three.
     """
 
     episodes: int = 0
@@ -40,3 +47,6 @@ class RunSummary:
     test_rewards: list[float] = field(default_factory=list)
     ended: str = "completed"
     error: str | None = None
+    reward_threshold: float | None = None
+    solved: bool | None = None
+    verdict: str = ""

@@ -106,7 +106,8 @@ class ConsoleLogger(Logger):
             self._progress.update(self._task, completed=env_steps, env_steps=env_steps, extra=loss,
                                   speed=f"{metrics['time/updates_per_sec']:.0f} updates/s")
         if "eval/mean_reward" in metrics:
-            self._progress.console.log(f"eval at {env_steps} steps: mean reward {metrics['eval/mean_reward']:.1f}")
+            # print, not log: Console.log ends each line with the calling file and line number.
+            self._progress.console.print(f"eval at {env_steps} steps: mean reward {metrics['eval/mean_reward']:.1f}")
 
     def close(self) -> None:
         self._progress.stop()

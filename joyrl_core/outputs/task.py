@@ -57,7 +57,7 @@ def config_identity(config: dict[str, Any]) -> str:
 
 
 def create_task_dir(task_root: str | Path, mode: str, env_id: str, algo: str) -> TaskPaths:
-    """Make ``<task_root>/<Mode>_<env id>_<algo>_<YYYYMMDD-HHMMSS>[-N]`` with its sub-folders.
+    """Make ``<task_root>/<Mode>_<env id>_<algo>_<YYYYMMDD-HHMMSS>[-N]`` with models/, results/, logs/.
 
     ``mkdir`` without ``exist_ok`` is atomic, so two runs started in the same second get different
     folders (the second gets a ``-1`` suffix) even when they race.
@@ -65,7 +65,8 @@ def create_task_dir(task_root: str | Path, mode: str, env_id: str, algo: str) ->
     root = Path(task_root)
     try:
         paths = TaskPaths(create_unique_dir(task_root, f"{mode.capitalize()}_{safe_name(env_id)}_{safe_name(algo)}"))
-        for sub in (paths.models, paths.results, paths.logs, paths.videos):
+        # videos/ is made by the first GIF written (atomic_write), so a run without one has none.
+        for sub in (paths.models, paths.results, paths.logs):
             sub.mkdir()
     except OSError as exc:
         if (root.exists() or root.is_symlink()) and not root.is_dir():

@@ -142,7 +142,7 @@ class RunContext:
             self._spare_env = None
 
     def make_vector_env(self) -> gym.vector.VectorEnv:
-        """``env_cfg.n_envs`` copies of the env, each cut at ``max_step`` steps, autoresetting in the
+        """``env_cfg.n_envs`` copies of the env, each cut at ``max_step`` steps where set, autoresetting in the
         same step (the final observation is in ``info["final_obs"]``)."""
         component = self.registry.get("env", self.config.general.env_name)
         make = functools.partial(_build_limited_env, component.factory, component.name, self.config.env,
@@ -196,6 +196,7 @@ def call_env_factory(factory: Any, name: str, env_cfg: Any, render_mode: str | N
     return env
 
 
-def _build_limited_env(factory: Any, name: str, env_cfg: Any, max_step: int) -> gym.Env:
+def _build_limited_env(factory: Any, name: str, env_cfg: Any, max_step: int | None) -> gym.Env:
     # Module-level (not a closure over the run) so async vector envs can pickle it to subprocesses.
-    return gym.wrappers.TimeLimit(call_env_factory(factory, name, env_cfg, None), max_episode_steps=max_step)
+    env = call_env_factory(factory, name, env_cfg, None)
+    return env if max_step is None else gym.wrappers.TimeLimit(env, max_episode_steps=max_step)

@@ -10,6 +10,7 @@ The policy a runner steps with is a callable ``act(obs) -> PolicyStep`` on a bat
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -81,10 +82,11 @@ class EnvRunner:
     carries on from the first seeded reset instead.
     """
 
-    def __init__(self, env: gym.Env, seed: int | None, max_steps: int, check_values: bool = True,
+    def __init__(self, env: gym.Env, seed: int | None, max_steps: int | None, check_values: bool = True,
                  env_id: str | None = None):
         self.env = env
-        self.max_steps = max_steps
+        # No cap of our own: the env's time limit (or its termination) ends each episode.
+        self.max_steps = math.inf if max_steps is None else max_steps
         self.check_values = check_values
         self.env_id = env_id or env_name(env)
         self.episodes = 0

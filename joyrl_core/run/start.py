@@ -26,6 +26,7 @@ from joyrl_core.errors import ConfigError, EnvError, JoyRLError, OutputError
 from joyrl_core.outputs.loggers import LoggerGroup, read_results_csv
 from joyrl_core.outputs.task import TaskPaths, atomic_write_text, create_task_dir, remove_stale_temps
 from joyrl_core.plugins.registry import Registry
+from joyrl_core.run.verdict import judge, reward_threshold, verdict_line
 from joyrl_core.run.context import (
     RunContext,
     call_env_factory,
@@ -150,6 +151,15 @@ def check_buffer_memory(config: RunConfig, env_spec: EnvSpec) -> None:
         )
 
 
+def counters_line(summary: RunSummary, mode: str) -> str:
+    """What the run did, in one line: a test run's update count is its checkpoint's, not work done."""
+    if mode == "test":
+        return (f"{summary.episodes} test episodes, {summary.env_steps} env steps in {summary.wall_time:.1f} s "
+                f"(checkpoint of update step {summary.update_steps})")
+    return (f"{summary.episodes} episodes, {summary.env_steps} env steps, {summary.update_steps} update steps "
+            f"in {summary.wall_time:.1f} s")
+
+
 def summary_to_dict(summary: RunSummary) -> dict[str, Any]:
     """The summary as strict JSON data: a NaN or infinite number becomes ``None`` (JSON null)."""
     data = dataclasses.asdict(summary)
@@ -217,6 +227,8 @@ def start_run(
         env_id = env_id_of(config, probe)
         env_spec = EnvSpec.from_env(probe, env_id)
         render_fps = int(probe.metadata.get("render_fps") or 30)
+        threshold, threshold_source = reward_threshold(probe, general)
+        own_limit = getattr(getattr(probe, "spec", None), "max_episode_steps", None)
         # Read once, here: a wrong load_path, or a corrupt or unsafe file, fails before a task folder is
         # made for a run that cannot start, and the run restores from what was read.
         if general.mode == "train":
@@ -239,6 +251,9 @@ def start_run(
         run = RunContext(config=config, registry=registry, task=task, env_spec=env_spec, device=device, log=log,
                          render_fps=render_fps, dataset=dataset, checkpoint=checkpoint, _spare_env=probe)
         log.info("task folder %s; config from %s; device %s", task.root, config.source, device)
+        if general.max_step is None and own_limit is None and dataset is None:
+            log.warning("%s has no time limit of its own and general_cfg.max_step is null: an episode ends "
+                        "only when the env terminates it", env_id)
         if dataset is not None:
             log.info("offline dataset: %d transitions in %d episodes (mean episode reward %.2f)",
                      len(dataset), dataset.episodes, float(dataset.episode_rewards.mean()))
@@ -251,13 +266,13 @@ def start_run(
         backend = registry.get("backend", general.mp_backend).factory(run)
         summary = backend.run()
         summary.ended = "interrupted" if summary.interrupted else "completed"
+        judge(summary, threshold)
+        summary.verdict = verdict_line(summary, general, task, env_id, threshold_source, run.step_axis)
         run.loggers.close()
         _write_outputs(config, task, summary, log, env_id)
-        log.info(
-            "finished: %d episodes, %d env steps, %d update steps in %.1f s%s",
-            summary.episodes, summary.env_steps, summary.update_steps, summary.wall_time,
-            " (interrupted)" if summary.interrupted else "",
-        )
+        log.info("finished: %s%s", counters_line(summary, general.mode),
+                 " (interrupted)" if summary.interrupted else "")
+        log.info("%s", summary.verdict)
         return summary, task
     except (Exception, KeyboardInterrupt) as exc:
         failure = exc

@@ -72,6 +72,7 @@ class Trainer:
         self._solved = False
         self._start = time.perf_counter()
         self._speed_mark = (self._start, 0)
+        self._speed = 0.0
         self._trajectories = TrajectoryWriter(run.task.results) if self.general.collect_traj else None
         self._render_mode = getattr(run.config.env, "render_mode", None)
         self._frames: list[np.ndarray] = []
@@ -251,8 +252,11 @@ class Trainer:
         ))
         now = time.perf_counter()
         mark_time, mark_steps = self._speed_mark
-        speed = (counters.env_steps - mark_steps) / max(now - mark_time, 1e-9)
-        self._speed_mark = (now, counters.env_steps)
+        if counters.env_steps > mark_steps:
+            self._speed = (counters.env_steps - mark_steps) / max(now - mark_time, 1e-9)
+            self._speed_mark = (now, counters.env_steps)
+        # else: another sub-env's episode ended in the same vector step; its rate is that step's.
+        speed = self._speed
         metrics = {f"train/{k}": v for k, v in self._episode_metrics().items()}
         metrics.update({f"train/{k}": v for k, v in exploration.items()})
         metrics["time/steps_per_sec"] = speed
