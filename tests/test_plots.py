@@ -6,6 +6,9 @@ import numpy as np
 import pytest
 import yaml
 
+from click.testing import CliRunner
+
+from joyrl_core.cli.main import main
 from joyrl_core.outputs import plots
 from joyrl_core.errors import JoyRLError
 from joyrl_core.outputs.plots import moving_average, plot_rewards, plot_runs, show_figure
@@ -33,11 +36,11 @@ def write_evals(path, rows):
     return path
 
 
-def make_task(root, name, n, seed, algo="DQN", env_id="CartPole-v1", algo_cfg=None):
+def make_task(root, name, n, seed, algo="DQN", env_id="CartPole-v1", algo_cfg=None, mode="train"):
     task = root / name
     write_episodes(task / "results" / "episodes.csv", n, seed)
-    config = {"general_cfg": {"algo_name": algo, "env_name": "gym", "seed": seed + 1}, "env_cfg": {"id": env_id},
-              "algo_cfg": algo_cfg or {}}
+    config = {"general_cfg": {"algo_name": algo, "env_name": "gym", "seed": seed + 1, "mode": mode},
+              "env_cfg": {"id": env_id}, "algo_cfg": algo_cfg or {}}
     (task / "config.yaml").write_text(yaml.safe_dump(config))
     return task
 
@@ -97,18 +100,36 @@ def legend_labels(monkeypatch):
     return labels
 
 
-def test_plot_runs_same_setup_draws_mean(tmp_path, legend_labels):
+def test_plot_runs_other_configs_are_lines_of_their_own(tmp_path, legend_labels):
+    # The same algorithm on the same env with another lr each: three configs, no mean over them.
     tasks = [make_task(tmp_path, f"Train_CartPole-v1_DQN_2024010{i}", 40 + 10 * i, seed=i, algo_cfg={"lr": i})
              for i in range(3)]
     assert_png(plot_runs(tasks, tmp_path / "compare.png"))
-    assert legend_labels[:3] == [t.name for t in tasks]
-    assert "mean of 3 runs" in legend_labels and "min-max of 3 runs" in legend_labels
+    assert legend_labels == [t.name for t in tasks]
 
 
 def test_plot_runs_seeds_of_one_config_are_one_band(tmp_path, legend_labels):
     tasks = [make_task(tmp_path, f"Train_CartPole-v1_DQN_2024010{i}", 40 + 10 * i, seed=i) for i in range(3)]
     assert_png(plot_runs(tasks, tmp_path / "seeds.png"))
-    assert legend_labels == ["min-max of 3 runs", "mean of 3 runs"]
+    assert legend_labels == ["Train DQN on CartPole-v1, 3 seeds (1, 2, 3): mean",
+                             "Train DQN on CartPole-v1, 3 seeds (1, 2, 3): min-max"]
+
+
+def test_plot_runs_groups_by_mode_and_says_what_it_grouped(tmp_path, legend_labels):
+    # `joyrl plot tasks/*` over a training run and three test runs of it: the test runs are one
+    # group, the training run its own line, never one mean of four.
+    train = make_task(tmp_path, "Train_CartPole-v1_DQN_20240101", 60, seed=0)
+    tests = [make_task(tmp_path, f"Test_CartPole-v1_DQN_2024010{i}", 10, seed=i, mode="test") for i in (2, 3, 4)]
+    assert_png(plot_runs([train, *tests], tmp_path / "all.png"))
+    assert legend_labels == [train.name, "Test DQN on CartPole-v1, 3 seeds (3, 4, 5): mean",
+                             "Test DQN on CartPole-v1, 3 seeds (3, 4, 5): min-max"]
+    result = CliRunner().invoke(main, ["plot", str(train), *map(str, tests), "-o", str(tmp_path / "cli.png")])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        "one curve (mean and min-max) for Test DQN on CartPole-v1, 3 seeds (3, 4, 5): "
+        + ", ".join(t.name for t in tests),
+        f"wrote {tmp_path / 'cli.png'}",
+    ]
 
 
 def test_plot_runs_mixed_setups_no_mean(tmp_path, legend_labels):

@@ -146,11 +146,16 @@ def list_plugins(as_json: bool, kind: str | None) -> None:
 def plot(task_dirs: tuple[Path, ...], output: Path, show: bool) -> None:
     """Draw the reward curves of several finished runs (TASK_DIRS) on one figure.
 
-    Runs of the same algorithm on the same env also get their mean and spread band.
+    Seeds of one config (the same config.yaml but for seed and task folder, so never test runs with
+    training runs) are one curve, their mean, with its min-max band; other runs a line each.
     """
-    from joyrl_core.outputs.plots import plot_runs, show_figure
+    from joyrl_core.outputs.plots import group_runs, plot_runs, show_figure
 
     png = plot_runs(list(task_dirs), output)
+    for group in group_runs(list(task_dirs)):
+        if len(group.task_dirs) > 1:
+            names = ", ".join(task_dir.name for task_dir in group.task_dirs)
+            click.echo(f"one curve (mean and min-max) for {group.describe()}: {names}")
     click.echo(f"wrote {png}")
     if show:
         show_figure(png)
@@ -206,12 +211,26 @@ def info(name: str, kind: str | None) -> None:
     if not sections:
         console.print("no options")
     for section, cls in sections:
-        table = Table("key", "type", "default", "meaning", title=section)
+        table = _options_table(section)
         for row in describe_options(cls):
-            default = yaml.dump(row.default, Dumper=_NoAliasDumper, default_flow_style=True).strip()
+            default = yaml.dump(row.default, Dumper=_NoAliasDumper, default_flow_style=True, width=1 << 30).strip()
             default = default.removesuffix("...").strip()
             table.add_row(*(escape(text) for text in (row.key, row.type, default, row.help)))
         console.print(table)
+
+
+def _options_table(title: str):
+    """The table of ``joyrl info``: readable in 80 columns, the meaning given most of the width; a long
+    word (a formula, a nested default) is folded, never cut with an ellipsis."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=True)
+    table.add_column("key", no_wrap=True, style="bold")
+    table.add_column("type", ratio=2, overflow="fold")
+    table.add_column("default", ratio=2, overflow="fold")
+    table.add_column("meaning", ratio=5, overflow="fold")
+    return table
 
 
 @main.command("new-plugin")

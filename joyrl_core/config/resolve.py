@@ -56,7 +56,10 @@ class GeneralConfig:
     mp_backend: str = option("single", "execution backend: single (in-process) or a plugin such as ray")
     n_workers: int = option(1, "number of parallel workers (backends that support it)", minimum=1)
     load_checkpoint: bool = option(False, "start from a saved checkpoint (train: resume; test: required)")
-    load_path: str | None = option(None, "task folder (under task_dir) or path holding the checkpoint")
+    load_path: str | None = option(
+        None, "task folder (under task_dir) or path holding the checkpoint; null in a task's own config.yaml: "
+              "that task; dropped where unused (train without load_checkpoint)"
+    )
     load_model: str | int = option("latest", "which checkpoint of load_path: latest, best, or an update step")
     max_episode: int = option(100, "episodes to train; -1 runs until stopped (Ctrl-C)", minimum=-1)
     max_env_steps: int | None = option(None, "stop training after this many env steps in all; null = no limit", minimum=1)
@@ -236,7 +239,12 @@ def resolve_config(
         label: _split_section(component, general_raw, GeneralConfig, "general_cfg", sources)
         for label, component in extensions.items()
     }
+    if label is not None and not isinstance(yaml_path, Mapping):
+        _load_from_own_task(general_raw, Path(yaml_path))
     general = build_section(GeneralConfig, general_raw, "general_cfg", sources)
+    if general.mode == "train" and not general.load_checkpoint:
+        # Unused, so not kept: a task's config.yaml points at folders that exist or at none.
+        general.load_path = None
     if not general.algo_name:
         raise ComponentNotFoundError(_no_algorithm_message(registry, sources))
     algo_component = lookup("algorithm", general.algo_name, "general_cfg", "algo_name")
@@ -261,6 +269,14 @@ def resolve_config(
     )
     _check_buffer_needs(registry, algo_component, buffer_component, config, sources)
     return config
+
+
+def _load_from_own_task(general_raw: dict[str, Any], yaml_path: Path) -> None:
+    """A task folder's config.yaml run in test mode (or with ``load_checkpoint``) and no ``load_path``
+    loads that task's checkpoint: ``joyrl run <task>/config.yaml --set general_cfg.mode=test``."""
+    wants_checkpoint = general_raw.get("mode") == "test" or general_raw.get("load_checkpoint") is True
+    if wants_checkpoint and general_raw.get("load_path") is None and (yaml_path.parent / "models").is_dir():
+        general_raw["load_path"] = str(yaml_path.parent)
 
 
 def _check_buffer_needs(registry: Any, algo_component: Any, buffer_component: Any, config: RunConfig,

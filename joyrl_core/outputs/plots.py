@@ -12,6 +12,7 @@ import io
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -102,81 +103,110 @@ def plot_rewards(episodes_csv: Path, out_png: Path, evals_csv: Path | None = Non
     return save_figure(fig, Path(out_png))
 
 
-def _run_identity(task_dir: Path) -> tuple[str | None, str | None]:
-    """(env id, algo name) from a task folder's config.yaml; ``None`` where it cannot be told."""
+def _read_config(task_dir: Path) -> dict | None:
     import yaml
-
-    try:
-        config = yaml.safe_load((task_dir / "config.yaml").read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError, UnicodeDecodeError):
-        return None, None
-    if not isinstance(config, dict):
-        return None, None
-    general = config.get("general_cfg") or {}
-    env = config.get("env_cfg") or {}
-    general = general if isinstance(general, dict) else {}
-    env = env if isinstance(env, dict) else {}
-    env_id = env.get("id") or general.get("env_name")
-    algo = general.get("algo_name")
-    return (str(env_id) if env_id else None), (str(algo) if algo else None)
-
-
-def _config_key(task_dir: Path) -> str:
-    """The task's config without seed and task folder; an unreadable config matches no other."""
-    import yaml
-
-    from joyrl_core.outputs.task import config_identity
 
     try:
         config = yaml.safe_load((task_dir / "config.yaml").read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError, UnicodeDecodeError):
-        config = None
-    return config_identity(config) if isinstance(config, dict) else f"unreadable {task_dir}"
+        return None
+    return config if isinstance(config, dict) else None
+
+
+def _section(config: dict | None, name: str) -> dict:
+    section = (config or {}).get(name)
+    return section if isinstance(section, dict) else {}
+
+
+@dataclass
+class RunGroup:
+    """Task folders of one config (the same config.yaml but for seed and task folder, so also the
+    same mode): one curve with its spread when there are several."""
+
+    task_dirs: list[Path]
+    mode: str | None
+    algo: str | None
+    env_id: str | None
+    seeds: list[object]
+
+    def describe(self) -> str:
+        what = " ".join(str(part) for part in (self.mode, self.algo) if part) or "runs"
+        if self.env_id:
+            what += f" on {self.env_id}"
+        return f"{what}, {len(self.task_dirs)} seeds ({', '.join(map(str, self.seeds))})"
+
+
+def group_runs(task_dirs: Sequence[Path]) -> list[RunGroup]:
+    """``task_dirs`` grouped by config, in the order given; an unreadable config is a group of its own."""
+    from joyrl_core.outputs.task import config_identity
+
+    groups: dict[str, RunGroup] = {}
+    for task_dir in map(Path, task_dirs):
+        config = _read_config(task_dir)
+        key = config_identity(config) if config is not None else f"unreadable {task_dir}"
+        general, env = _section(config, "general_cfg"), _section(config, "env_cfg")
+        group = groups.get(key)
+        if group is None:
+            mode = general.get("mode", "train" if config is not None else None)
+            group = groups[key] = RunGroup(
+                [], str(mode).capitalize() if mode else None, general.get("algo_name"),
+                env.get("id") or general.get("env_name"), [],
+            )
+        group.task_dirs.append(task_dir)
+        group.seeds.append(general.get("seed", "?"))
+    return list(groups.values())
 
 
 def plot_runs(task_dirs: Sequence[Path], out_png: Path) -> Path:
-    """Several runs' moving-average reward curves on one figure, each labelled by its folder name.
+    """Several runs' moving-average reward curves on one figure.
 
-    When every run is the same algorithm on the same env, also draws their mean and min-max range on
-    the env-step span all runs cover, each run interpolated onto one shared grid; seeds of one config
-    (the same config.yaml but for seed and task folder) are drawn as that band alone, not one line each.
+    Runs of one config (:func:`group_runs`: the same config.yaml but for seed and task folder, so
+    never a test run with a training run) are drawn as their mean and min-max range on the env-step
+    span they all cover, each run interpolated onto one shared grid, and labelled with the group;
+    any other run is a line of its own, labelled by its folder name.
     """
     if not task_dirs:
         raise JoyRLError("plot_runs needs at least one task folder")
-    runs = []
+    curves: dict[Path, tuple[np.ndarray, np.ndarray]] = {}
     for task_dir in map(Path, task_dirs):
         csv_path = task_dir / "results" / "episodes.csv"
         if not csv_path.is_file():
             raise JoyRLError(f"{task_dir}: no results/episodes.csv; is it a finished JoyRL task folder?")
         episodes = read_columns(csv_path, ("env_steps", "reward"))
-        runs.append((task_dir, episodes["env_steps"], moving_average(episodes["reward"]), _run_identity(task_dir)))
+        curves[task_dir] = episodes["env_steps"], moving_average(episodes["reward"])
 
+    groups = group_runs(list(curves))
     fig, ax = _new_figure()
-    identities = {identity for *_, identity in runs}
-    shared = identities.pop() if len(identities) == 1 else (None, None)
-    env_id, algo = shared
-    band = None
-    if env_id and algo:
-        ax.set_title(f"{algo} on {env_id}")
-        nonempty = [(steps, smoothed) for _, steps, smoothed, _ in runs if len(steps)]
-        if len(runs) > 1 and len(nonempty) == len(runs):
-            # Only the span every run covers: np.interp would otherwise repeat a short run's last value.
-            lo = max(steps[0] for steps, _ in nonempty)
-            hi = min(steps[-1] for steps, _ in nonempty)
-            if hi > lo:
-                band = lo, hi
-    # Seeds of one config are one curve with its spread; other runs each get their own line.
-    if band is None or len({_config_key(task_dir) for task_dir, *_ in runs}) > 1:
-        for task_dir, steps, smoothed, _ in runs:
-            ax.plot(steps, smoothed, linewidth=1.2, alpha=0.8, label=task_dir.name)
-    if band is not None:
+    setups = {(group.algo, group.env_id) for group in groups}
+    if len(setups) == 1:
+        algo, env_id = setups.pop()
+        if algo and env_id:
+            ax.set_title(f"{algo} on {env_id}")
+    for group in groups:
+        band = _shared_span([curves[task_dir] for task_dir in group.task_dirs])
+        if band is None:
+            for task_dir in group.task_dirs:
+                ax.plot(*curves[task_dir], linewidth=1.2, alpha=0.8, label=task_dir.name)
+            continue
         grid = np.linspace(*band, _GRID_POINTS)
-        curves = np.stack([np.interp(grid, steps, smoothed) for _, steps, smoothed, _ in runs])
-        ax.fill_between(grid, curves.min(axis=0), curves.max(axis=0), color="black", alpha=0.12,
-                        label=f"min-max of {len(runs)} runs")
-        ax.plot(grid, curves.mean(axis=0), color="black", linewidth=2.5, label=f"mean of {len(runs)} runs")
+        stacked = np.stack([np.interp(grid, *curves[task_dir]) for task_dir in group.task_dirs])
+        (line,) = ax.plot(grid, stacked.mean(axis=0), linewidth=2.5, label=f"{group.describe()}: mean")
+        ax.fill_between(grid, stacked.min(axis=0), stacked.max(axis=0), color=line.get_color(), alpha=0.15,
+                        label=f"{group.describe()}: min-max")
     ax.legend(loc="best", fontsize="small")
     return save_figure(fig, Path(out_png))
+
+
+def _shared_span(curves: list[tuple[np.ndarray, np.ndarray]]) -> tuple[float, float] | None:
+    """The env-step span every curve covers, where there are several and they overlap; else ``None``.
+
+    Only that span: np.interp would otherwise repeat a short run's last value.
+    """
+    if len(curves) < 2 or any(len(steps) == 0 for steps, _ in curves):
+        return None
+    lo = max(steps[0] for steps, _ in curves)
+    hi = min(steps[-1] for steps, _ in curves)
+    return (lo, hi) if hi > lo else None
 
 
 def show_figure(png: Path) -> None:
