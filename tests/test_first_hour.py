@@ -149,3 +149,40 @@ def test_info_fits_80_columns(name):
             "general_cfg": ["online_eval_episode", "check_env_values", "max_update_steps"]}[name]
     for key in keys:
         assert any(line.startswith(key + " ") for line in lines), key
+
+
+def test_verdict_names_the_last_evaluation_when_training_went_on(tmp_path):
+    # Solved at 2000 env steps, trained on and wobbled: the line gives both, and the model that solved.
+    from joyrl_core.config import GeneralConfig
+    from joyrl_core.contracts.records import RunSummary
+    from joyrl_core.outputs.task import create_task_dir
+    from joyrl_core.run.verdict import judge, verdict_line
+
+    task = create_task_dir(tmp_path, "train", "CartPole-v1", "DQN")
+    (task.models / "best.pt").write_bytes(b"")
+    summary = RunSummary(eval_mean_rewards=[(1000, 120.0), (2000, 500.0), (3000, 180.5)], best_eval_reward=500.0)
+    judge(summary, 475.0)
+    assert summary.solved is True
+    line = verdict_line(summary, GeneralConfig(algo_name="DQN", online_eval=True), task, "CartPole-v1",
+                        "the env's reward threshold")
+    assert line == ("solved CartPole-v1: best greedy eval 500.00 >= 475 (the env's reward threshold) at env step "
+                    f"2000 (last evaluation: 180.50 at env step 3000); best model: {task.models / 'best.pt'}")
+
+
+def test_console_eval_line_has_no_source_location():
+    import io
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from joyrl_core.config import GeneralConfig
+    from joyrl_core.outputs.loggers import ConsoleLogger
+
+    out = io.StringIO()
+    run_ctx = SimpleNamespace(config=SimpleNamespace(general=GeneralConfig(algo_name="DQN")), dataset=None,
+                              env_spec=SimpleNamespace(env_id="CartPole-v1"))
+    logger = ConsoleLogger(run_ctx, console=Console(file=out, width=120, force_terminal=False))
+    logger.log_metrics(512, {"eval/mean_reward": 9.5, "eval/std_reward": 0.5})
+    logger.close()
+    assert "eval at 512 steps: mean reward 9.5" in out.getvalue()
+    assert ".py:" not in out.getvalue()

@@ -63,12 +63,14 @@ def verdict_line(summary: RunSummary, general: GeneralConfig, task: TaskPaths, e
         reason = "online_eval is off" if not general.online_eval else "no evaluation ran"
         return f"not evaluated ({reason}): {final_text}; `joyrl test {task.root}` plays it greedily"
     evals = summary.eval_mean_rewards
-    best_step = next(step for step, mean in evals if mean == summary.best_eval_reward)
-    last_step, last_mean = evals[-1]
-    stopped = general.stop_reward is not None and last_mean >= general.stop_reward
     axis = step_axis.replace("_", " ").removesuffix("s")
+    # A backend may carry a best evaluation over from before this run's own evaluations.
+    best_step = next((step for step, mean in evals if mean == summary.best_eval_reward), None)
+    last_step, last_mean = evals[-1] if evals else (None, None)
     best = task.models / "best.pt"
-    if stopped:
+    if best_step is None:
+        where = "before this run's evaluations"
+    elif general.stop_reward is not None and last_mean >= general.stop_reward:
         where = f"at {axis} {best_step}, where training stopped"
     elif last_step == best_step:
         where = f"at {axis} {best_step}, the last evaluation"
