@@ -33,6 +33,8 @@ class _SlowCartPole(CartPoleEnv):
 for _id, _threshold in (("FirstHourEasy-v0", 5.0), ("FirstHourNoThreshold-v0", None)):
     if _id not in gym.envs.registry:
         gym.register(id=_id, entry_point=CartPoleEnv, max_episode_steps=50, reward_threshold=_threshold)
+if "FirstHourNoLimit-v0" not in gym.envs.registry:
+    gym.register(id="FirstHourNoLimit-v0", entry_point=CartPoleEnv)
 if "FirstHourSlow-v0" not in gym.envs.registry:
     gym.register(id="FirstHourSlow-v0", entry_point=_SlowCartPole, max_episode_steps=500)
 
@@ -63,6 +65,16 @@ def test_max_step_still_cuts_when_set(tmp_path):
     lines = task_of(run(tmp_path, "general_cfg.algo_name=RANDOM", "env_cfg.id=Acrobot-v1", max_episode=1,
                         max_step=30, seed=3))
     assert [r["length"] for r in read_episodes(tmp_path / lines[0].rsplit("/", 1)[1])] == ["30"]
+
+
+def test_an_env_without_a_time_limit_is_named_in_the_log(tmp_path):
+    lines = task_of(run(tmp_path, "general_cfg.algo_name=RANDOM", "env_cfg.id=FirstHourNoLimit-v0", max_episode=1,
+                        seed=3))
+    log = (tmp_path / lines[0].rsplit("/", 1)[1] / "logs" / "run.log").read_text()
+    assert ("FirstHourNoLimit-v0 has no time limit of its own and general_cfg.max_step is null: an episode ends "
+            "only when the env terminates it") in log
+    lines = task_of(run(tmp_path, "general_cfg.algo_name=RANDOM", max_episode=1, seed=3))
+    assert "no time limit" not in (tmp_path / lines[0].rsplit("/", 1)[1] / "logs" / "run.log").read_text()
 
 
 def test_run_ends_with_a_solved_line_naming_the_best_model(tmp_path):
