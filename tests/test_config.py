@@ -106,7 +106,8 @@ def test_yaml_over_defaults_and_set_over_yaml(registry, write_yaml):
     ],
 )
 def test_set_values_are_yaml_scalars(registry, override, attr, expected):
-    cfg = resolve_config(registry, None, [override])
+    # A load_path is kept only where the run loads from it.
+    cfg = resolve_config(registry, None, [override, *(["general_cfg.mode=test"] if attr == "load_path" else [])])
     value = getattr(cfg.general, attr)
     assert value == expected and type(value) is type(expected)
 

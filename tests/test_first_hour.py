@@ -198,3 +198,12 @@ def test_console_eval_line_has_no_source_location():
     logger.close()
     assert "eval at 512 steps: mean reward 9.5" in out.getvalue()
     assert ".py:" not in out.getvalue()
+
+
+def test_an_unused_load_path_is_dropped_and_a_used_one_kept(registry):
+    from joyrl_core.config import resolve_config
+
+    path = "general_cfg.load_path=Train_CartPole-v1_DQN_20221026-054757"
+    assert resolve_config(registry, None, [path]).general.load_path is None
+    for used in ("general_cfg.mode=test", "general_cfg.load_checkpoint=true"):
+        assert resolve_config(registry, None, [path, used]).general.load_path == path.split("=")[1]
