@@ -16,7 +16,7 @@ from gymnasium.envs.classic_control import CartPoleEnv
 import joyrl_core
 from joyrl_core.cli.main import main
 
-from conftest import PER_STEP_DQN_YAML, quick_overrides, read_episodes
+from conftest import PER_STEP_DQN_YAML, SKILL_PLUGIN, quick_overrides, read_episodes
 
 STEP_SLEEP = 0.002
 
@@ -59,6 +59,15 @@ def test_max_step_defaults_to_the_envs_own_limit(tmp_path, n_envs):
     rows = read_episodes(task)
     assert [(r["length"], r["terminated"]) for r in rows] == [("500", "0")] * n_envs
     assert yaml.safe_load((task / "config.yaml").read_text())["general_cfg"]["max_step"] is None
+
+
+def test_joyrl_run_without_yaml_plays_cartpole_to_its_own_limit(tmp_path, make_distribution):
+    # A balancing controller (SKILL) with no YAML: CartPole-v1's episodes run past the old cut at 200
+    # up to its own limit of 500.
+    make_distribution("joyrl-skill", "joyrl_skill", SKILL_PLUGIN)
+    lines = task_of(run(tmp_path, "general_cfg.algo_name=SKILL", max_episode=3, seed=1))
+    lengths = [int(r["length"]) for r in read_episodes(tmp_path / lines[0].rsplit("/", 1)[1])]
+    assert max(lengths) > 200 and max(lengths) <= 500, lengths
 
 
 def test_max_step_still_cuts_when_set(tmp_path):
