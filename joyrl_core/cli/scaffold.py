@@ -27,9 +27,9 @@ from string import Template
 from joyrl_core.contracts.hookspecs import COMPONENT_KINDS
 from joyrl_core.errors import JoyRLError
 
-_KIND_OF_SHORT = {kind.short: kind for kind in COMPONENT_KINDS}
+_KIND_OF_SHORT = {kind.short: kind for kind in COMPONENT_KINDS if kind.short}
 SCAFFOLD_KINDS = tuple(_KIND_OF_SHORT)
-_KIND_ALIASES = {kind.name: kind.short for kind in COMPONENT_KINDS}
+_KIND_ALIASES = {kind.name: kind.short for kind in COMPONENT_KINDS if kind.short}
 _NAME_RE = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
 _RESERVED = {"core"}  # joyrl-core itself
 

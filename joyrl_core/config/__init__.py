@@ -2,6 +2,7 @@
 
 from joyrl_core.config.resolve import (
     SECTIONS,
+    EnvWrapConfig,
     ExtraKeys,
     GeneralConfig,
     OptionInfo,
@@ -21,6 +22,7 @@ from joyrl_core.config.resolve import (
 
 __all__ = [
     "SECTIONS",
+    "EnvWrapConfig",
     "ExtraKeys",
     "GeneralConfig",
     "OptionInfo",

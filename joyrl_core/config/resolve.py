@@ -128,10 +128,31 @@ class VectorConfig:
 
 
 @dataclass
+class EnvWrapConfig:
+    """``env_cfg`` keys the core owns for every env plugin: wrappers and normalization (SB3's VecNormalize)."""
+
+    wrappers: list[dict[str, Any]] = option(
+        [], "wrappers applied in order, each {name: ..., <option>: ...}: a class gymnasium.wrappers exports "
+            "(e.g. {name: ClipReward, min_reward: -1, max_reward: 1}) or a wrapper a plugin registers"
+    )
+    normalize_obs: bool = option(False, "normalize observations by their running mean and std (saved in checkpoints, "
+                                        "frozen for evaluation and test)")
+    normalize_reward: bool = option(False, "scale rewards by the running std of the discounted return (learning only: "
+                                           "results keep the env's own rewards)")
+    clip_obs: float | None = option(10.0, "with normalize_obs, clip normalized observations to [-clip_obs, clip_obs]; "
+                                          "null = no clip", minimum=0)
+    clip_reward: float | None = option(10.0, "with normalize_reward, clip scaled rewards to [-clip_reward, "
+                                             "clip_reward]; null = no clip", minimum=0)
+    normalize_gamma: float | None = option(None, "discount of the return whose std scales rewards; null = "
+                                                 "algo_cfg.gamma where the algorithm has one, else 0.99",
+                                           minimum=0, maximum=1)
+
+
+@dataclass
 class RunConfig:
     """A resolved config: the three sections as typed objects, plus where they came from.
 
-    ``buffer`` holds the buffer's own options (from ``algo_cfg``), ``vector`` the core's env keys,
+    ``buffer`` holds the buffer's own options (from ``algo_cfg``), ``vector`` and ``env_wrap`` the core's env keys,
     ``backend`` and ``loggers`` (by name) the options of those components (from ``general_cfg``); each
     is ``None`` for a component that declares no options.
     """
@@ -141,6 +162,7 @@ class RunConfig:
     env: Any
     buffer: Any = None
     vector: VectorConfig = field(default_factory=VectorConfig)
+    env_wrap: EnvWrapConfig = field(default_factory=EnvWrapConfig)
     backend: Any = None
     loggers: dict[str, Any] = field(default_factory=dict)
     source: str = "defaults"
@@ -260,9 +282,11 @@ def resolve_config(
     algo = _build_plugin_section(algo_component, algo_raw, "algo_cfg", sources)
     env_raw = raw["env_cfg"]
     vector = _take_section(VectorConfig, env_raw, "env_cfg", sources)
+    env_wrap = _take_section(EnvWrapConfig, env_raw, "env_cfg", sources)
+    _check_env_wrap(registry, env_wrap, general, vector, sources)
     env = _build_plugin_section(env_component, env_raw, "env_cfg", sources)
     config = RunConfig(
-        general=general, algo=algo, env=env, buffer=buffer_cfg, vector=vector,
+        general=general, algo=algo, env=env, buffer=buffer_cfg, vector=vector, env_wrap=env_wrap,
         backend=extension_cfgs.get(f"backend {general.mp_backend}"),
         loggers={name: extension_cfgs.get(f"logger {name}") for name in general.loggers},
         source=sources.yaml_path or "defaults",
@@ -277,6 +301,24 @@ def _load_from_own_task(general_raw: dict[str, Any], yaml_path: Path) -> None:
     wants_checkpoint = general_raw.get("mode") == "test" or general_raw.get("load_checkpoint") is True
     if wants_checkpoint and general_raw.get("load_path") is None and (yaml_path.parent / "models").is_dir():
         general_raw["load_path"] = str(yaml_path.parent)
+
+
+def _check_env_wrap(registry: Any, env_wrap: EnvWrapConfig, general: GeneralConfig, vector: VectorConfig,
+                    sources: _Sources) -> None:
+    """Resolve the wrapper names and options now, and refuse normalization where the running statistics
+    would not be one set: in other processes (a backend's workers, async sub-envs) each keeps its own."""
+    from joyrl_core.components.wrappers import resolve_wrappers
+
+    resolve_wrappers(env_wrap.wrappers, registry, sources.of("env_cfg", "wrappers"))
+    switch = next((key for key in ("normalize_obs", "normalize_reward") if getattr(env_wrap, key)), None)
+    if switch is None:
+        return
+    if general.mp_backend != "single":
+        raise ConfigError(f"{sources.of('env_cfg', switch)}: env_cfg.{switch} needs mp_backend single (got "
+                          f"{general.mp_backend!r}: its workers would keep separate running statistics)")
+    if vector.n_envs > 1 and vector.vector_mode == "async":
+        raise ConfigError(f"{sources.of('env_cfg', switch)}: env_cfg.{switch} needs vector_mode sync with n_envs > 1 "
+                          "(async sub-envs run in subprocesses and would keep separate running statistics)")
 
 
 def _check_buffer_needs(registry: Any, algo_component: Any, buffer_component: Any, config: RunConfig,
@@ -387,6 +429,7 @@ def config_to_dict(cfg: RunConfig) -> dict[str, dict[str, Any]]:
     algo.update(section_to_dict(cfg.buffer))
     env = section_to_dict(cfg.env)
     env.update(section_to_dict(cfg.vector))
+    env.update(section_to_dict(cfg.env_wrap))
     general = section_to_dict(cfg.general)
     general.update(section_to_dict(cfg.backend))
     for logger_cfg in cfg.loggers.values():

@@ -8,8 +8,8 @@ argument ``register``: a callable the plugin calls once per component it provide
     register(name, factory, config_type, summary, *, capabilities=None, buffer_needs=None)
 
 - ``name`` (str): what YAML selects the component by (``algo_name: DQN``, ``buffer_type: REPLAY_QUE``,
-  ``env_name: gym``, ``mp_backend: single``, ``loggers: [console]``). Unique within its kind across all
-  installed plugins; a clash is an error naming both distributions.
+  ``env_name: gym``, ``mp_backend: single``, ``loggers: [console]``, ``wrappers: [{name: ...}]``).
+  Unique within its kind across all installed plugins; a clash is an error naming both distributions.
 - ``factory`` (callable): builds the component when a run needs it; its signature depends on the kind
   and is documented on each hook.
 - ``config_type`` (a dataclass type, or ``None``): the typed defaults of the component's YAML section.
@@ -54,16 +54,17 @@ class ComponentKind:
     hook: str  # the hook spec below that registers components of this kind
     selected_by: str  # the YAML key that names the component a run uses
     section: str  # the YAML section that holds the component's own options
-    short: str  # what ``joyrl new-plugin --kind`` takes
+    short: str | None  # what ``joyrl new-plugin --kind`` takes; None: no scaffold for this kind
 
 
-# The five kinds, in the order tables list them; everything else derives from this one list.
+# The kinds, in the order tables list them; everything else derives from this one list.
 COMPONENT_KINDS: tuple[ComponentKind, ...] = (
     ComponentKind("algorithm", "register_algorithms", "general_cfg.algo_name", "algo_cfg", "algo"),
     ComponentKind("buffer", "register_buffers", "algo_cfg.buffer_type", "algo_cfg", "buffer"),
     ComponentKind("env", "register_envs", "general_cfg.env_name", "env_cfg", "env"),
     ComponentKind("backend", "register_backends", "general_cfg.mp_backend", "general_cfg", "backend"),
     ComponentKind("logger", "register_loggers", "general_cfg.loggers", "general_cfg", "logger"),
+    ComponentKind("wrapper", "register_wrappers", "env_cfg.wrappers", "env_cfg.wrappers[i]", None),
 )
 
 
@@ -128,11 +129,27 @@ def register_loggers(register):
     """
 
 
+@hookspec
+def register_wrappers(register):
+    """Register env wrappers (named in the ``env_cfg.wrappers`` list, beside gymnasium's own wrappers).
+
+    factory: ``factory(env, config) -> gymnasium.Env`` where ``env`` is the ``gymnasium.Env`` to wrap (the
+    env plugin's env, with the core's time limit and episode statistics and the list's earlier wrappers
+    around it) and ``config`` an instance of ``config_type`` built from the entry's other keys (``None``
+    without a ``config_type``). Called once per env instance a run builds (training, each vectorized
+    copy, evaluation, test, each worker), in the list's order; it returns the wrapped env, usually a
+    ``gymnasium.Wrapper``. The name must not be one ``gymnasium.wrappers`` exports (a YAML entry of that
+    name means gymnasium's wrapper); registering it is refused. A wrapper that changes rewards keeps
+    what results record unchanged: the core reports the returns gymnasium's ``RecordEpisodeStatistics``
+    measured beneath it.
+    """
+
+
 @hookspec(firstresult=True)
 def install_hint(kind, name):
     """Say how to get a component that no installed plugin registers.
 
-    Called with ``kind`` (``"algorithm"``, ``"buffer"``, ``"env"``, ``"backend"`` or ``"logger"``) and
+    Called with ``kind`` (``"algorithm"``, ``"buffer"``, ``"env"``, ``"backend"``, ``"logger"`` or ``"wrapper"``) and
     the ``name`` a config asked for, when the registry has no such component; return a one-line hint
     such as ``"pip install joyrl-atari[rom]"`` for names your distribution knows how to provide (an
     optional extra, a companion distribution), or ``None``. The first non-``None`` answer is shown

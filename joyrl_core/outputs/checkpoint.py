@@ -8,6 +8,7 @@ crafted to run code on load is rejected instead of run.
 from __future__ import annotations
 
 import io
+import math
 import pickle
 import re
 import zipfile
@@ -55,9 +56,13 @@ def _check_plain(value: Any, where: str) -> None:
 
 
 def save_checkpoint(path: Path, agent_state: Mapping[str, Any], counters: Counters, config: Mapping[str, Any],
-                    extra: Mapping[str, Any] | None = None) -> None:
+                    extra: Mapping[str, Any] | None = None, normalizer: Mapping[str, Any] | None = None) -> None:
     """Write a checkpoint atomically; a value ``torch.load(weights_only=True)`` could not read back is
-    a :class:`CheckpointError` now rather than at resume time."""
+    a :class:`CheckpointError` now rather than at resume time.
+
+    ``normalizer`` holds the env's running statistics (``env_cfg.normalize_obs``/``normalize_reward``):
+    ``{"obs"|"reward": {"mean": tensor, "var": tensor, "count": float}}``, empty without normalization.
+    """
     _check_plain(dict(agent_state), "agent")
     payload = {
         "format": FORMAT,
@@ -66,7 +71,9 @@ def save_checkpoint(path: Path, agent_state: Mapping[str, Any], counters: Counte
         "config": dict(config),
         "agent": dict(agent_state),
         "extra": dict(extra or {}),
+        "normalizer": dict(normalizer or {}),
     }
+    check_normalizer_state(payload["normalizer"], str(path))
     import torch
 
     # Serialised in memory first: torch reports a failed file write (a full disk) as an opaque
@@ -120,9 +127,34 @@ def _check_structure(path: Path, payload: dict[str, Any]) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             shown = "missing" if name not in counters else repr(value)
             raise CheckpointError(f"{path}: field counters.{name}: expected a non-negative integer, got {shown}")
+    # Absent from checkpoints written before normalization existed: they hold no statistics.
+    check_normalizer_state(payload.get("normalizer", {}), str(path))
     best = payload["extra"].get("best_eval")
     if best is not None and (isinstance(best, bool) or not isinstance(best, (int, float))):
         raise CheckpointError(f"{path}: field extra.best_eval: expected a number or null, got {best!r}")
+
+
+def check_normalizer_state(state: Any, where: str) -> None:
+    """Refuse a checkpoint's ``normalizer`` section that is not what :meth:`Normalizer.load_state_dict` reads."""
+    import torch
+
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{where}: field normalizer: expected a mapping, got a {type(state).__name__}")
+    for key, stats in state.items():
+        field = f"{where}: field normalizer.{key}"
+        if key not in ("obs", "reward"):
+            raise CheckpointError(f"{field}: unknown statistics (expected obs, reward)")
+        if not isinstance(stats, dict) or sorted(stats) != ["count", "mean", "var"]:
+            raise CheckpointError(f"{field}: expected a mapping of mean, var and count")
+        for name in ("mean", "var"):
+            value = stats[name]
+            if not isinstance(value, torch.Tensor) or not bool(torch.isfinite(value).all()):
+                raise CheckpointError(f"{field}.{name}: expected a tensor of finite numbers")
+        if not bool((stats["var"] >= 0).all()):
+            raise CheckpointError(f"{field}.var: variances cannot be negative")
+        count = stats["count"]
+        if isinstance(count, bool) or not isinstance(count, (int, float)) or not math.isfinite(count) or count <= 0:
+            raise CheckpointError(f"{field}.count: expected a positive number, got {count!r}")
 
 
 def _looks_like_pickle(path: Path) -> bool:

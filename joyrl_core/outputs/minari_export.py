@@ -33,7 +33,8 @@ def export_minari(task_dir: str | Path, dataset_id: str, registry: Any, *, autho
     except ImportError:
         raise JoyRLError('export-minari needs the minari package: pip install "joyrl-core[minari]"') from None
     from joyrl_core.config import resolve_config
-    from joyrl_core.run.context import call_env_factory
+    from joyrl_core.components.wrappers import resolve_wrappers
+    from joyrl_core.run.envs import build_env
 
     task_dir = Path(task_dir)
     config_file = task_dir / "config.yaml"
@@ -41,7 +42,8 @@ def export_minari(task_dir: str | Path, dataset_id: str, registry: Any, *, autho
         raise JoyRLError(f"{task_dir}: not a task folder (no config.yaml)")
     config = resolve_config(registry, config_file)
     component = registry.get("env", config.general.env_name)
-    env = call_env_factory(component.factory, component.name, config.env, None)
+    env = build_env(component.factory, component.name, config.env, None,
+                    resolve_wrappers(config.env_wrap.wrappers, registry, str(config_file)))
     try:
         observation_space, action_space = env.observation_space, env.action_space
         env_id = getattr(env.spec, "id", None)

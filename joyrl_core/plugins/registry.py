@@ -266,6 +266,7 @@ def _call_register_hook(
 _FACTORY_ARGUMENTS = {
     "algorithm": ("config", "env_spec", "device", "seed", "shape"),
     "buffer": ("capacity", "env_spec", "config", "seed", "shape"),
+    "wrapper": ("env", "config"),
 }
 
 
@@ -314,6 +315,12 @@ class _Register:
             raise PluginError(f"{kind} {name!r}: capabilities is for buffers, a joyrl_core.BufferCapabilities")
         if buffer_needs is not None and (kind != "algorithm" or not callable(buffer_needs)):
             raise PluginError(f"{kind} {name!r}: buffer_needs is for algorithms, a callable (config, shape)")
+        if kind == "wrapper":
+            from joyrl_core.components.wrappers import gymnasium_wrapper_names
+
+            if name in gymnasium_wrapper_names():
+                raise PluginError(f"wrapper {name!r}: gymnasium.wrappers exports a wrapper of this name, which "
+                                  "env_cfg.wrappers selects; choose another name")
         if kind == "buffer" and capabilities is None:
             capabilities = REPLAY
         self.registry._add(Component(kind, name, factory, config_type, summary, self.dist, self.version, self.plugin,

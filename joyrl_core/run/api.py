@@ -27,7 +27,9 @@ from joyrl_core.errors import CheckpointError
 from joyrl_core.outputs.checkpoint import find_checkpoint, load_checkpoint
 from joyrl_core.outputs.task import TaskPaths
 from joyrl_core.plugins.registry import Registry, load_registry
-from joyrl_core.run.context import RunContext, call_env_factory, env_id_of, resolve_device
+from joyrl_core.components.wrappers import resolve_wrappers
+from joyrl_core.run.context import RunContext, env_id_of, resolve_device
+from joyrl_core.run.envs import Normalizer, build_env, restore_normalizer
 
 
 def train(config: str | Path | Mapping[str, Any] | None = None, overrides: Sequence[str] = (),
@@ -41,14 +43,20 @@ def train(config: str | Path | Mapping[str, Any] | None = None, overrides: Seque
 
 
 class Policy:
-    """A trained agent with its env's spec: greedy actions for observations."""
+    """A trained agent with its env's spec: greedy actions for observations.
 
-    def __init__(self, agent: Agent, env_spec: EnvSpec, config: RunConfig, checkpoint: Path, registry: Registry):
+    With ``env_cfg.normalize_obs``, :meth:`predict` takes observations as :meth:`make_env`'s env returns
+    them: normalized by the training run's statistics, frozen.
+    """
+
+    def __init__(self, agent: Agent, env_spec: EnvSpec, config: RunConfig, checkpoint: Path, registry: Registry,
+                 normalizer: Normalizer | None = None):
         self.agent = agent
         self.env_spec = env_spec
         self.config = config
         self.checkpoint = checkpoint
         self._registry = registry
+        self._normalizer = normalizer
 
     def predict(self, obs: Any) -> Any:
         """The greedy action for one observation, or an array of actions for a batch of them."""
@@ -58,9 +66,12 @@ class Policy:
         return actions[0] if single else actions
 
     def make_env(self, render_mode: str | None = None) -> gym.Env:
-        """The env the policy was trained on, as its config builds it."""
+        """The env the policy was trained on, as its config builds it (wrappers and frozen normalization)."""
         component = self._registry.get("env", self.config.general.env_name)
-        return call_env_factory(component.factory, component.name, self.config.env, render_mode)
+        env = build_env(component.factory, component.name, self.config.env, self.config.general.max_step,
+                        resolve_wrappers(self.config.env_wrap.wrappers, self._registry, self.config.source),
+                        render_mode)
+        return self._normalizer.wrap(env, train=False) if self._normalizer is not None else env
 
 
 def load_policy(task_dir: str | Path, checkpoint: str | int | None = None, device: str = "cpu",
@@ -77,9 +88,13 @@ def load_policy(task_dir: str | Path, checkpoint: str | int | None = None, devic
     path = find_checkpoint(str(task), config.general.task_dir, str(checkpoint))
     payload = load_checkpoint(path)
     component = registry.get("env", config.general.env_name)
-    probe = call_env_factory(component.factory, component.name, config.env, None)
+    probe = build_env(component.factory, component.name, config.env, config.general.max_step,
+                      resolve_wrappers(config.env_wrap.wrappers, registry, config.source))
     try:
-        env_spec = EnvSpec.from_env(probe, env_id_of(config, probe))
+        normalizer = Normalizer.for_run(config, probe)
+        restore_normalizer(normalizer, payload, str(path), train=False)
+        env_spec = EnvSpec.from_env(normalizer.wrap(probe, train=False) if normalizer else probe,
+                                    env_id_of(config, probe))
     finally:
         probe.close()
     run = RunContext(config=config, registry=registry, task=TaskPaths(task), env_spec=env_spec,
@@ -89,4 +104,4 @@ def load_policy(task_dir: str | Path, checkpoint: str | int | None = None, devic
         agent.load_state_dict(payload["agent"])
     except (ValueError, RuntimeError, KeyError) as exc:
         raise CheckpointError(f"{path}: does not match the task's config: {exc}".splitlines()[0]) from None
-    return Policy(agent, env_spec, config, path, registry)
+    return Policy(agent, env_spec, config, path, registry, normalizer)

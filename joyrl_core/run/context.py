@@ -20,11 +20,12 @@ from joyrl_core.contracts.run_shape import RunShape
 from joyrl_core.contracts.records import RunSummary
 from joyrl_core.contracts.spaces import EnvSpec
 from joyrl_core.data.dataset import Dataset
-from joyrl_core.errors import EnvError, JoyRLError
+from joyrl_core.errors import JoyRLError
 from joyrl_core.outputs.checkpoint import find_checkpoint, load_checkpoint
 from joyrl_core.outputs.loggers import LoggerGroup
 from joyrl_core.outputs.task import TaskPaths
 from joyrl_core.plugins.registry import Registry
+from joyrl_core.run.envs import Normalizer, build_env
 
 _ROLE_CODES = {"train": 0, "eval": 1, "test": 2, "worker": 3}
 
@@ -104,6 +105,8 @@ class RunContext:
     render_fps: int = 30
     dataset: Dataset | None = None
     checkpoint: LoadedCheckpoint | None = None
+    # The running statistics of env_cfg.normalize_obs/normalize_reward, shared by the envs the run builds.
+    normalizer: Normalizer | None = None
     # The env start_run built to read the spaces from; the first make_env(None) hands it out instead of
     # building another (it has not been reset or stepped).
     _spare_env: gym.Env | None = field(default=None, repr=False)
@@ -128,12 +131,23 @@ class RunContext:
             return None
         return int(np.random.SeedSequence([seed, _ROLE_CODES[role], index]).generate_state(1)[0])
 
-    def make_env(self, render_mode: str | None = None) -> gym.Env:
+    @functools.cached_property
+    def wrappers(self) -> list:
+        """The ``env_cfg.wrappers`` entries, resolved (``resolve_config`` checked them)."""
+        from joyrl_core.components.wrappers import resolve_wrappers
+
+        return resolve_wrappers(self.config.env_wrap.wrappers, self.registry, self.config.source)
+
+    def make_env(self, render_mode: str | None = None, train: bool = False) -> gym.Env:
+        """One env with the core's layers (:mod:`joyrl_core.run.envs`): a ``train`` env updates the
+        normalization statistics and scales rewards; any other (evaluation, test) reads them frozen."""
         if render_mode is None and self._spare_env is not None:
             env, self._spare_env = self._spare_env, None
-            return env
-        component = self.registry.get("env", self.config.general.env_name)
-        return call_env_factory(component.factory, component.name, self.config.env, render_mode)
+        else:
+            component = self.registry.get("env", self.config.general.env_name)
+            env = build_env(component.factory, component.name, self.config.env, self.config.general.max_step,
+                            self.wrappers, render_mode)
+        return self.normalizer.wrap(env, train) if self.normalizer is not None else env
 
     def close_spare_env(self) -> None:
         """Close the probe env if no one took it (a vectorized or rendering run builds its own)."""
@@ -142,11 +156,14 @@ class RunContext:
             self._spare_env = None
 
     def make_vector_env(self) -> gym.vector.VectorEnv:
-        """``env_cfg.n_envs`` copies of the env, each cut at ``max_step`` steps where set, autoresetting in the
-        same step (the final observation is in ``info["final_obs"]``)."""
+        """``env_cfg.n_envs`` training copies of the env, each with the core's layers (a ``TimeLimit`` of
+        ``max_step`` where set), autoresetting in the same step (the final observation is in
+        ``info["final_obs"]``)."""
         component = self.registry.get("env", self.config.general.env_name)
-        make = functools.partial(_build_limited_env, component.factory, component.name, self.config.env,
-                                 self.config.general.max_step)
+        make = functools.partial(build_env, component.factory, component.name, self.config.env,
+                                 self.config.general.max_step, self.wrappers)
+        if self.normalizer is not None:  # sync copies only (resolve_config): they share the statistics
+            make = functools.partial(_normalized, make, self.normalizer)
         vector = self.config.vector
         cls = gym.vector.AsyncVectorEnv if vector.vector_mode == "async" else gym.vector.SyncVectorEnv
         return cls([make] * vector.n_envs, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
@@ -184,19 +201,5 @@ class RunContext:
         return buffer
 
 
-def call_env_factory(factory: Any, name: str, env_cfg: Any, render_mode: str | None) -> gym.Env:
-    try:
-        env = factory(env_cfg, render_mode)
-    except JoyRLError:
-        raise
-    except Exception as exc:  # a third-party env's constructor can raise anything
-        raise EnvError(f"env plugin {name!r} failed to build the env: {type(exc).__name__}: {exc}") from exc
-    if not isinstance(env, gym.Env):
-        raise EnvError(f"env plugin {name!r} returned {type(env).__name__}, not a gymnasium.Env")
-    return env
-
-
-def _build_limited_env(factory: Any, name: str, env_cfg: Any, max_step: int | None) -> gym.Env:
-    # Module-level (not a closure over the run) so async vector envs can pickle it to subprocesses.
-    env = call_env_factory(factory, name, env_cfg, None)
-    return env if max_step is None else gym.wrappers.TimeLimit(env, max_episode_steps=max_step)
+def _normalized(make: Any, normalizer: Normalizer) -> gym.Env:
+    return normalizer.wrap(make(), train=True)

@@ -19,6 +19,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from joyrl_core.components.wrappers import find_wrapper
 from joyrl_core.contracts.agent import Agent, PolicyStep
 from joyrl_core.contracts.buffer import Buffer
 from joyrl_core.errors import EnvError, JoyRLError, NonFiniteError
@@ -44,6 +45,10 @@ def _check_values(env_id: str, obs: Any, reward: Any, where: str) -> None:
 
 @dataclass
 class EpisodeResult:
+    """One episode. ``reward`` is the env's own return: what gymnasium's ``RecordEpisodeStatistics``
+    (beneath any reward-transforming wrapper) measured, where the env has one; else the sum of the
+    rewards the learner saw."""
+
     reward: float
     length: int
     terminated: bool
@@ -91,8 +96,18 @@ class EnvRunner:
         self.env_id = env_id or env_name(env)
         self.episodes = 0
         self._next_seed = seed
+        # Results record the env's real score: RecordEpisodeStatistics sits beneath the wrappers that
+        # normalize or clip the rewards the learner sees (joyrl_core.run.envs).
+        self._stats = find_wrapper(env, gym.wrappers.RecordEpisodeStatistics)
         if seed is not None:
             env.action_space.seed(seed)
+
+    def _env_return(self, info: dict[str, Any], seen: float) -> float:
+        """The episode's return before reward transforms: the ``info["episode"]`` of an episode the env
+        ended, the statistics wrapper's running sum of one the run cut, else the rewards ``seen``."""
+        if "episode" in info:
+            return float(info["episode"]["r"])
+        return float(self._stats.episode_returns) if self._stats is not None else seen
 
     def reseed(self, seed: int | None) -> None:
         """Seed the next reset (``None``: leave the env's RNG running)."""
@@ -156,11 +171,12 @@ class EnvRunner:
         log = TransitionLog() if record_trajectory else None
         total = 0.0
         terminated = truncated = False
+        info: dict[str, Any] = {}
         length = 0
         while length < self.max_steps:
             actions, extras = act(np.asarray(obs)[None])
             action = actions[0]
-            next_obs, reward, terminated, truncated, _ = self._step(action, episode, length + 1)
+            next_obs, reward, terminated, truncated, info = self._step(action, episode, length + 1)
             total += float(reward)
             length += 1
             cut = truncated or length >= self.max_steps
@@ -179,6 +195,7 @@ class EnvRunner:
                 break
             if terminated or truncated:
                 break
+        total = self._env_return(info, total)
         trajectory = _trajectory(log, total) if log is not None and len(log) else None
         return EpisodeResult(total, length, bool(terminated), time.perf_counter() - start, frames, trajectory)
 
@@ -256,10 +273,14 @@ class VectorEnvRunner:
             return []
         now = time.perf_counter()
         finished = []
+        # The sub-envs' RecordEpisodeStatistics (beneath any reward transform) report in the final infos.
+        stats = info.get("final_info", {})
+        recorded = stats.get("_episode")
         for i in np.flatnonzero(done):
-            trajectory = _trajectory(self._logs[i], float(self._returns[i])) if self._logs is not None else None
+            reward = float(stats["episode"]["r"][i]) if recorded is not None and recorded[i] else float(self._returns[i])
+            trajectory = _trajectory(self._logs[i], reward) if self._logs is not None else None
             finished.append(FinishedEpisode(int(i), EpisodeResult(
-                float(self._returns[i]), int(self._lengths[i]), bool(terminated[i]), now - self._starts[i],
+                reward, int(self._lengths[i]), bool(terminated[i]), now - self._starts[i],
                 trajectory=trajectory,
             )))
             if self._logs is not None:

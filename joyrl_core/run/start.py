@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from joyrl_core.config import RunConfig, dump_config
+from joyrl_core.components.wrappers import resolve_wrappers
 from joyrl_core.contracts.buffer import transition_nbytes
 from joyrl_core.contracts.logger import Logger
 from joyrl_core.contracts.records import RunSummary
@@ -29,13 +30,13 @@ from joyrl_core.plugins.registry import Registry
 from joyrl_core.run.verdict import judge, reward_threshold, verdict_line
 from joyrl_core.run.context import (
     RunContext,
-    call_env_factory,
     env_id_of,
     load_run_checkpoint,
     resolve_device,
     seed_everything,
     set_torch_threads,
 )
+from joyrl_core.run.envs import Normalizer, build_env, restore_normalizer
 
 
 class _RunLogHandler(logging.FileHandler):
@@ -222,10 +223,13 @@ def start_run(
 
     env_component = registry.get("env", general.env_name)
     # Built once: read for the spaces here, then handed to the run as its first env (RunContext.make_env).
-    probe = call_env_factory(env_component.factory, env_component.name, config.env, None)
+    probe = build_env(env_component.factory, env_component.name, config.env, general.max_step,
+                      resolve_wrappers(config.env_wrap.wrappers, registry, config.source))
     try:
         env_id = env_id_of(config, probe)
-        env_spec = EnvSpec.from_env(probe, env_id)
+        normalizer = Normalizer.for_run(config, probe)
+        # The spaces the agent sees: normalization makes observations float32.
+        env_spec = EnvSpec.from_env(normalizer.wrap(probe, train=False) if normalizer else probe, env_id)
         render_fps = int(probe.metadata.get("render_fps") or 30)
         threshold, threshold_source = reward_threshold(probe, general)
         own_limit = getattr(getattr(probe, "spec", None), "max_episode_steps", None)
@@ -235,6 +239,7 @@ def start_run(
             check_buffer_memory(config, env_spec)
         checkpoint = load_run_checkpoint(config) if general.load_checkpoint or general.mode == "test" else None
         if checkpoint is not None:
+            restore_normalizer(normalizer, checkpoint.payload, str(checkpoint.path), train=general.mode == "train")
             # A run killed while saving there left its temporary file behind.
             remove_stale_temps(checkpoint.path.parent)
         dataset = _offline_dataset(config, env_spec)
@@ -249,7 +254,8 @@ def start_run(
         atomic_write_text(task.config_file, dump_config(config))
         log = _open_run_log(task)
         run = RunContext(config=config, registry=registry, task=task, env_spec=env_spec, device=device, log=log,
-                         render_fps=render_fps, dataset=dataset, checkpoint=checkpoint, _spare_env=probe)
+                         render_fps=render_fps, dataset=dataset, checkpoint=checkpoint, normalizer=normalizer,
+                         _spare_env=probe)
         log.info("task folder %s; config from %s; device %s", task.root, config.source, device)
         if general.max_step is None and own_limit is None and dataset is None:
             log.warning("%s has no time limit of its own and general_cfg.max_step is null: an episode ends "

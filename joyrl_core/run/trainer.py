@@ -114,6 +114,7 @@ class Trainer:
             self.counters,
             config_to_dict(self.run.config),
             {"best_eval": self.best_eval},
+            self.run.normalizer.state_dict() if self.run.normalizer is not None else None,
         )
         if name.isdigit():
             self._last_checkpoint = name
@@ -275,7 +276,7 @@ class Trainer:
         return self.agent.act(obs, self.counters.env_steps)
 
     def _train_one_env(self, first_episode: int) -> None:
-        env = self.run.make_env("human" if self._render_mode == "human" else None)
+        env = self.run.make_env("human" if self._render_mode == "human" else None, train=True)
         runner = self._runner(env, self.run.seed_for("train"))
         try:
             while self._episodes_left(first_episode):
