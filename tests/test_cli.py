@@ -61,7 +61,7 @@ def test_list_plugins_json(cli, registry):
     assert listed[("algorithm", "DQN")]["distribution"] == "joyrl-dqn"
     assert listed[("env", "gym")]["distribution"] == "joyrl-core"
     kinds = [c["kind"] for c in data["components"]]
-    assert kinds == sorted(kinds, key=["algorithm", "buffer", "env", "backend", "logger"].index)
+    assert kinds == sorted(kinds, key=["algorithm", "buffer", "env", "backend", "logger", "wrapper"].index)
 
 
 @pytest.mark.parametrize("kind", ["algorithm", "logger"])

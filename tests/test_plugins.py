@@ -308,6 +308,7 @@ FACTORY_PRODUCTS = {
     "env": gym.Env,
     "backend": joyrl_core.Backend,
     "logger": joyrl_core.Logger,
+    "wrapper": gym.Env,
 }
 
 
@@ -341,7 +342,7 @@ def test_every_hookspec_is_exercised_by_a_real_run(registry, task_root):
     cfg = joyrl_core.resolve_config(
         watched, None,
         [*quick_overrides(task_root, max_episode=2, max_step=30, seed=1, loggers="[csv, jsonl]"),
-         "algo_cfg.batch_size=8"],
+         "algo_cfg.batch_size=8", "env_cfg.wrappers=[{name: scale_reward, factor: 2}]"],
     )
     summary, _ = joyrl_core.start_run(cfg, watched)
 

@@ -171,7 +171,7 @@ def info(name: str, kind: str | None) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from joyrl_core.config import GeneralConfig, VectorConfig, describe_options
+    from joyrl_core.config import EnvWrapConfig, GeneralConfig, VectorConfig, describe_options
     from joyrl_core.errors import ComponentNotFoundError
 
     registry = _load_registry()
@@ -202,6 +202,7 @@ def info(name: str, kind: str | None) -> None:
         sections = [(section, component.config_type)] if component.config_type else []
         if component.kind == "env":
             sections.append(("env_cfg (core keys, every env)", VectorConfig))
+            sections.append(("env_cfg (core keys, every env): wrappers and normalization", EnvWrapConfig))
         title = (f"{component.kind} {component.name} from {component.distribution} {component.version}: "
                  f"{component.summary}")
     console = Console()

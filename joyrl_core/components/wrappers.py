@@ -32,7 +32,7 @@ _CORE_APPLIED = {
 class WrapperSpec:
     """One resolved ``env_cfg.wrappers`` entry: what to build and with what (picklable, for async envs)."""
 
-    where: str  # env_cfg.wrappers[i] (name), for messages
+    where: str  # "<source>: env_cfg.wrappers[i] (name)", for messages
     factory: Callable[..., gym.Env]  # a gymnasium wrapper class, or a plugin's factory(env, config)
     options: Mapping[str, Any] | None = None  # a gymnasium wrapper's keyword arguments
     config: Any = None  # a plugin wrapper's config_type instance
@@ -67,7 +67,7 @@ def _gymnasium_wrapper(name: str, where: str) -> type | None:
     return cls if inspect.isclass(cls) and issubclass(cls, gym.Wrapper) else None
 
 
-def _gymnasium_spec(cls: type, options: dict[str, Any], where: str) -> WrapperSpec:
+def _gymnasium_spec(cls: type, options: dict[str, Any], where: str, label: str) -> WrapperSpec:
     """Check ``options`` against the wrapper's keyword arguments (gymnasium's constructor checks values)."""
     params = list(inspect.signature(cls).parameters.values())[1:]  # the first is the env
     accepted = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
@@ -85,7 +85,7 @@ def _gymnasium_spec(cls: type, options: dict[str, Any], where: str) -> WrapperSp
                               "a plugin can register a wrapper that builds it (register_wrappers)")
     # YAML has no tuples; gymnasium's shape and bound arguments expect them.
     options = {key: tuple(value) if isinstance(value, list) else value for key, value in options.items()}
-    return WrapperSpec(where, cls, options=options)
+    return WrapperSpec(label, cls, options=options)
 
 
 def resolve_wrappers(entries: Sequence[Any], registry: Any, source: str) -> list[WrapperSpec]:
@@ -101,7 +101,7 @@ def resolve_wrappers(entries: Sequence[Any], registry: Any, source: str) -> list
         options = {str(k): v for k, v in entry.items() if k != "name"}
         if name in _CORE_APPLIED:
             raise ConfigError(f"{where}: {name} is applied by the core; use {_CORE_APPLIED[name]}")
-        label = f"env_cfg.wrappers[{i}] ({name})"
+        label = f"{where} ({name})"
         if name in registry.components.get("wrapper", {}):
             component = registry.get("wrapper", name)
             specs.append(WrapperSpec(label, component.factory, config=_plugin_config(component, options, where)))
@@ -117,7 +117,7 @@ def resolve_wrappers(entries: Sequence[Any], registry: Any, source: str) -> list
                 f"TimeAwareObservation, FrameStackObservation) or one a plugin registers "
                 f"(installed: {plugins or 'none'})"
             )
-        specs.append(_gymnasium_spec(cls, options, where))
+        specs.append(_gymnasium_spec(cls, options, where, label))
     return specs
 
 

@@ -64,7 +64,7 @@ COMPONENT_KINDS: tuple[ComponentKind, ...] = (
     ComponentKind("env", "register_envs", "general_cfg.env_name", "env_cfg", "env"),
     ComponentKind("backend", "register_backends", "general_cfg.mp_backend", "general_cfg", "backend"),
     ComponentKind("logger", "register_loggers", "general_cfg.loggers", "general_cfg", "logger"),
-    ComponentKind("wrapper", "register_wrappers", "env_cfg.wrappers", "env_cfg.wrappers[i]", None),
+    ComponentKind("wrapper", "register_wrappers", "env_cfg.wrappers", "env_cfg.wrappers entry", None),
 )
 
 

@@ -1,13 +1,17 @@
-"""Registers a ``jsonl`` logger and a ``CONSTANT`` algorithm with JoyRL, as an outside plugin would."""
+"""Registers a ``jsonl`` logger, a ``CONSTANT`` algorithm and a ``scale_reward`` env wrapper with JoyRL, as an
+outside plugin would."""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 
 import joyrl_core
@@ -96,3 +100,19 @@ def register_loggers(register):
 @joyrl_core.hookimpl
 def register_algorithms(register):
     register("CONSTANT", make_constant_agent, ConstantConfig, "always the same action; a test fixture")
+
+
+@dataclass
+class ScaleRewardConfig:
+    """Options of a ``scale_reward`` entry in ``env_cfg.wrappers``."""
+
+    factor: float = option(1.0, "multiplies every reward the learner sees")
+
+
+def make_scale_reward(env: gym.Env, config: ScaleRewardConfig) -> gym.Env:
+    return gym.wrappers.TransformReward(env, functools.partial(operator.mul, config.factor))
+
+
+@joyrl_core.hookimpl
+def register_wrappers(register):
+    register("scale_reward", make_scale_reward, ScaleRewardConfig, "multiplies rewards by a factor; a test fixture")
