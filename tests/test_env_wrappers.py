@@ -97,3 +97,12 @@ def test_resolved_wrappers_pickle_for_async_vector_envs(registry, task_root):
     summary, task = run(registry, task_root, "env_cfg.n_envs=2", "env_cfg.vector_mode=async",
                         "env_cfg.wrappers=[{name: ClipReward, min_reward: 0, max_reward: 0.5}]", max_episode=2)
     assert [float(r["reward"]) for r in read_episodes(task.root)] == [float(r["length"]) for r in read_episodes(task.root)]
+
+
+def test_info_describes_a_gymnasium_wrapper_and_a_plugin_wrapper(cli):
+    result = cli("info", "FrameStackObservation")
+    assert result.exit_code == 0
+    assert "env_cfg.wrappers entry" in result.output and "options: stack_size, padding_type (default 'reset')" in result.output
+    result = cli("info", "scale_reward")
+    assert result.exit_code == 0 and "wrapper scale_reward from joyrl-testplugin" in result.output and "factor" in result.output
+    assert "scale_reward" in cli("list-plugins", "--kind", "wrapper").output

@@ -12,6 +12,7 @@ import pytest
 
 from joyrl_core import (
     Agent,
+    ConfigError,
     JoyRLError,
     Trajectory,
     TrajectoryWriter,
@@ -119,3 +120,11 @@ def test_an_update_that_makes_no_step_is_an_error_not_a_hang(task_root, dataset)
     config = resolve_config(registry, None, _overrides(task_root, dataset) + ["algo_cfg.steps_per_update=0"])
     with pytest.raises(JoyRLError, match="update\\(\\) made no update step"):
         start_run(config, registry)
+
+
+def test_normalization_is_refused_for_an_offline_algorithm_before_a_folder_exists(task_root, dataset):
+    registry = load_registry(extra_plugins=[("counting", PLUGIN)])
+    config = resolve_config(registry, None, _overrides(task_root, dataset) + ["env_cfg.normalize_obs=true"])
+    with pytest.raises(ConfigError, match="COUNTING_OFFLINE learns offline from a dataset's own observations"):
+        start_run(config, registry)
+    assert not task_root.exists() or not any(task_root.iterdir())

@@ -191,6 +191,11 @@ def info(name: str, kind: str | None) -> None:
         kinds = [kind] if kind else list(KIND_CHOICES)
         found = [registry.components[k][name] for k in kinds if name in registry.components[k]]
         if not found:
+            from joyrl_core.components.wrappers import describe_gymnasium_wrapper, gymnasium_wrapper_names
+
+            if kind in (None, "wrapper") and name in gymnasium_wrapper_names():
+                click.echo(describe_gymnasium_wrapper(name))
+                return
             if kind:
                 registry.get(kind, name)  # raises with the installed names and an install hint
             names = sorted({c.name for c in registry.all()})

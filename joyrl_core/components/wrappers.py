@@ -57,6 +57,19 @@ def gymnasium_wrapper_names() -> list[str]:
     return sorted(name for name in gym.wrappers.__all__ if name != "vector")
 
 
+def describe_gymnasium_wrapper(name: str) -> str:
+    """One paragraph for ``joyrl info <gymnasium wrapper>``: how to list it, and its options."""
+    cls = _gymnasium_wrapper(name, f"joyrl info {name}")
+    if cls is None:
+        return f"{name} is not a wrapper class of gymnasium.wrappers"
+    params = list(inspect.signature(cls).parameters.values())[1:]
+    options = ", ".join(p.name if p.default is p.empty else f"{p.name} (default {p.default!r})" for p in params
+                        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)) or "none"
+    summary = (inspect.getdoc(cls) or "").split("\n\n")[0].replace("\n", " ")
+    return (f"gymnasium wrapper {name} (an env_cfg.wrappers entry: {{name: {name}, ...}}): {summary}\n"
+            f"options: {options}")
+
+
 def _gymnasium_wrapper(name: str, where: str) -> type | None:
     if name not in gymnasium_wrapper_names():
         return None

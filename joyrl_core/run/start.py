@@ -243,6 +243,9 @@ def start_run(
             # A run killed while saving there left its temporary file behind.
             remove_stale_temps(checkpoint.path.parent)
         dataset = _offline_dataset(config, env_spec)
+        if dataset is not None and normalizer is not None:
+            raise ConfigError(f"{config.source}: env_cfg.normalize_obs/normalize_reward: {general.algo_name} learns "
+                              "offline from a dataset's own observations and rewards; switch normalization off")
         task = create_task_dir(general.task_dir, general.mode, env_id, general.algo_name)
     except BaseException:
         probe.close()
