@@ -25,7 +25,8 @@ from joyrl_core.testing import write_dist_info
 
 from conftest import quick_overrides
 
-REGISTRY_KIND = {"algo": "algorithm", "env": "env", "buffer": "buffer", "logger": "logger", "backend": "backend"}
+REGISTRY_KIND = {"algo": "algorithm", "env": "env", "buffer": "buffer", "logger": "logger", "backend": "backend",
+                 "wrapper": "wrapper"}
 
 
 def run_with(registry, task_root: Path, *overrides: str):
@@ -80,6 +81,10 @@ def test_generated_plugin_registers_and_runs(kind, tmp_path, discover_package):
         lines = [json.loads(line) for line in (task.logs / f"{names.entry_point}.jsonl").read_text().splitlines()]
         assert [line["episode"] for line in lines if line["event"] == "episode"] == [1, 2, 3]
         assert any(line["event"] == "metrics" for line in lines)
+    elif kind == "wrapper":
+        _, summary, task = run_with(registry, task_root, "general_cfg.algo_name=RANDOM", "general_cfg.collect_traj=true",
+                                    f"env_cfg.wrappers=[{{name: {names.component}, scale: -2}}]")
+        assert all(float(r) == -2.0 for t in joyrl_core.load_trajectories(task.results) for r in t.rewards)
     else:
         _, summary, task = run_with(registry, task_root, "general_cfg.algo_name=RANDOM",
                                     f"general_cfg.mp_backend={names.component}")

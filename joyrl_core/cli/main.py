@@ -241,7 +241,7 @@ def _options_table(title: str):
 
 @main.command("new-plugin")
 @click.argument("name")
-@click.option("--kind", required=True, type=click.Choice([kind.short for kind in COMPONENT_KINDS if kind.short]),
+@click.option("--kind", required=True, type=click.Choice([kind.short for kind in COMPONENT_KINDS]),
               help="What the plugin provides.")
 @click.option("--dir", "dest", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
               show_default=True, help="Folder to create the package in.")

@@ -27,9 +27,9 @@ from string import Template
 from joyrl_core.contracts.hookspecs import COMPONENT_KINDS
 from joyrl_core.errors import JoyRLError
 
-_KIND_OF_SHORT = {kind.short: kind for kind in COMPONENT_KINDS if kind.short}
+_KIND_OF_SHORT = {kind.short: kind for kind in COMPONENT_KINDS}
 SCAFFOLD_KINDS = tuple(_KIND_OF_SHORT)
-_KIND_ALIASES = {kind.name: kind.short for kind in COMPONENT_KINDS if kind.short}
+_KIND_ALIASES = {kind.name: kind.short for kind in COMPONENT_KINDS}
 _NAME_RE = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
 _RESERVED = {"core"}  # joyrl-core itself
 
@@ -43,7 +43,7 @@ class PluginNames:
     entry_point: str  # entry point in the joyrl group: my_algo
     component: str  # what YAML selects: MY_ALGO (algorithms, buffers) or my_algo (others)
     camel: str  # class-name prefix: MyAlgo
-    kind: str  # algo, env, buffer, logger or backend
+    kind: str  # algo, env, buffer, logger, backend or wrapper
 
 
 def plugin_names(name: str, kind: str) -> PluginNames:
@@ -82,7 +82,7 @@ def create_plugin(name: str, kind: str, dest: Path) -> Path:
     """Write a new plugin package for a component of ``kind`` under ``dest``; return its folder.
 
     ``name`` is the plugin's short name (``my-algo``; a leading ``joyrl-`` is accepted), ``kind`` one of
-    algo, env, buffer, logger, backend. The folder is ``dest/joyrl-<name>``; it must not exist yet. The
+    algo, env, buffer, logger, backend, wrapper. The folder is ``dest/joyrl-<name>``; it must not exist yet. The
     files are written to a temporary folder first and renamed into place, so a failure leaves nothing.
     """
     names = plugin_names(name, kind)
@@ -147,7 +147,7 @@ def _render(names: PluginNames) -> dict[str, str]:
         "registry_kind": _KIND_OF_SHORT[names.kind].name,
         "hook": _KIND_OF_SHORT[names.kind].hook,
         "summary": _template(kind_dir + "summary.txt").strip(),
-        "extra_dependencies": ', "gymnasium>=1.0"' if names.kind == "env" else "",
+        "extra_dependencies": ', "gymnasium>=1.0"' if names.kind in ("env", "wrapper") else "",
         "numpy_import": "import numpy as np\n\n" if names.kind in ("algo", "buffer") else "",
     }
     values["yaml"] = _fill(kind_dir + "example.yaml.tmpl", values)

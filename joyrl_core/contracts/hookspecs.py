@@ -54,7 +54,7 @@ class ComponentKind:
     hook: str  # the hook spec below that registers components of this kind
     selected_by: str  # the YAML key that names the component a run uses
     section: str  # the YAML section that holds the component's own options
-    short: str | None  # what ``joyrl new-plugin --kind`` takes; None: no scaffold for this kind
+    short: str  # what ``joyrl new-plugin --kind`` takes
 
 
 # The kinds, in the order tables list them; everything else derives from this one list.
@@ -64,7 +64,7 @@ COMPONENT_KINDS: tuple[ComponentKind, ...] = (
     ComponentKind("env", "register_envs", "general_cfg.env_name", "env_cfg", "env"),
     ComponentKind("backend", "register_backends", "general_cfg.mp_backend", "general_cfg", "backend"),
     ComponentKind("logger", "register_loggers", "general_cfg.loggers", "general_cfg", "logger"),
-    ComponentKind("wrapper", "register_wrappers", "env_cfg.wrappers", "env_cfg.wrappers entry", None),
+    ComponentKind("wrapper", "register_wrappers", "env_cfg.wrappers", "env_cfg.wrappers entry", "wrapper"),
 )
 
 

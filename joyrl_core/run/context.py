@@ -13,6 +13,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from joyrl_core.components.wrappers import WrapperSpec, resolve_wrappers
 from joyrl_core.config import RunConfig
 from joyrl_core.contracts.agent import Agent
 from joyrl_core.contracts.buffer import Buffer
@@ -132,10 +133,8 @@ class RunContext:
         return int(np.random.SeedSequence([seed, _ROLE_CODES[role], index]).generate_state(1)[0])
 
     @functools.cached_property
-    def wrappers(self) -> list:
+    def wrappers(self) -> list[WrapperSpec]:
         """The ``env_cfg.wrappers`` entries, resolved (``resolve_config`` checked them)."""
-        from joyrl_core.components.wrappers import resolve_wrappers
-
         return resolve_wrappers(self.config.env_wrap.wrappers, self.registry, self.config.source)
 
     def make_env(self, render_mode: str | None = None, train: bool = False) -> gym.Env:
