@@ -111,7 +111,7 @@ def run(config: Path | None, overrides: tuple[str, ...], seeds: str | None, jobs
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--kind", type=click.Choice(KIND_CHOICES), help="Only components of this kind.")
 def list_plugins(as_json: bool, kind: str | None) -> None:
-    """Every algorithm, buffer, env, backend and logger the installed plugins provide."""
+    """Every algorithm, buffer, env, backend, logger and env wrapper the installed plugins provide."""
 
     registry = _load_registry()
     components = sorted(

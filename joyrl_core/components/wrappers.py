@@ -125,10 +125,11 @@ def resolve_wrappers(entries: Sequence[Any], registry: Any, source: str) -> list
             close = difflib.get_close_matches(name, known, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             plugins = ", ".join(registry.names("wrapper")) if "wrapper" in registry.components else ""
+            install = registry.install_hint("wrapper", name)
             raise ComponentNotFoundError(
                 f"{where}: unknown wrapper {name!r}{hint}; a name gymnasium.wrappers exports (e.g. ClipReward, "
                 f"TimeAwareObservation, FrameStackObservation) or one a plugin registers "
-                f"(installed: {plugins or 'none'})"
+                f"(installed: {plugins or 'none'})" + (f"; install it with: {install}" if install else "")
             )
         specs.append(_gymnasium_spec(cls, options, where, label))
     return specs
