@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -66,8 +67,9 @@ def describe_gymnasium_wrapper(name: str) -> str:
     options = ", ".join(p.name if p.default is p.empty else f"{p.name} (default {p.default!r})" for p in params
                         if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)) or "none"
     summary = (inspect.getdoc(cls) or "").split("\n\n")[0].replace("\n", " ")
-    return (f"gymnasium wrapper {name} (an env_cfg.wrappers entry: {{name: {name}, ...}}): {summary}\n"
-            f"options: {options}")
+    text = [f"gymnasium wrapper {name} (an env_cfg.wrappers entry: {{name: {name}, ...}}): {summary}",
+            f"options: {options}"]
+    return "\n".join(textwrap.fill(line, 80) for line in text)
 
 
 def _gymnasium_wrapper(name: str, where: str) -> type | None:
