@@ -44,6 +44,7 @@ from joyrl_core.errors import (
     OutputError,
     PluginError,
 )
+from joyrl_core.networks.inputs import obs_tensor
 from joyrl_core.networks.layers import (
     LayerConfig,
     build_layers,
@@ -80,6 +81,7 @@ __all__ = [
     "layer_list",
     "layers_field",
     "parse_layers",
+    "obs_tensor",
     "Agent",
     "Backend",
     "Batch",

@@ -29,7 +29,16 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from joyrl_core import Agent, Buffer, EnvSpec, LayerConfig, build_layers, load_module_weights, module_weights
+from joyrl_core import (
+    Agent,
+    Buffer,
+    EnvSpec,
+    LayerConfig,
+    build_layers,
+    load_module_weights,
+    module_weights,
+    obs_tensor,
+)
 
 from joyrl_dqn.config import DQNConfig
 
@@ -50,17 +59,19 @@ class DuelingHead(nn.Module):
 def network_input_shape(layers: Sequence[LayerConfig], obs_shape: Sequence[int]) -> tuple[int, ...]:
     """The shape a Q-network sees an observation in: as is for a convolutional trunk, flattened for an
     MLP (so that an MLP's modules, and its checkpoints' state-dict keys, are the same on any obs shape)."""
-    if layers[0].layer_type == "conv2d":
+    if layers[0].spatial:
         return tuple(obs_shape)
     return (math.prod(obs_shape),)
 
 
 def build_q_network(layers: Sequence[LayerConfig], obs_shape: Sequence[int], n_actions: int,
-                    dueling: bool = False) -> nn.Sequential:
+                    dueling: bool = False, obs_dtype: Any = np.float32) -> nn.Sequential:
     """The trunk ``layers`` (the core's layer list) then a linear head per action, or a
-    :class:`DuelingHead`. A plain MLP is ``Linear, activation, ..., Linear``: state-dict keys
-    ``0.weight``, ``0.bias``, ``2.weight``, ... as in every DQN checkpoint JoyRL wrote."""
-    modules, out_shape = build_layers(layers, network_input_shape(layers, obs_shape))
+    :class:`DuelingHead`. A plain MLP on float observations is ``Linear, activation, ..., Linear``:
+    state-dict keys ``0.weight``, ``0.bias``, ``2.weight``, ... as in every DQN checkpoint JoyRL wrote;
+    image observations (``obs_dtype`` uint8 or bool) go in as they are stored, the core's input module
+    first scales them and puts their channels first."""
+    modules, out_shape = build_layers(layers, network_input_shape(layers, obs_shape), obs_dtype=obs_dtype)
     if len(out_shape) != 1:
         raise ValueError(f"value_layers end in shape {out_shape}; end them with a flatten or linear layer")
     modules.append(DuelingHead(out_shape[0], n_actions) if dueling else nn.Linear(out_shape[0], n_actions))
@@ -93,8 +104,10 @@ class DQNAgent(Agent):
         self.n_actions = int(env_spec.n_actions)
         obs_shape = tuple(env_spec.obs_shape)
         self.input_shape = network_input_shape(config.value_layers, obs_shape)
-        self.q_net = build_q_network(config.value_layers, obs_shape, self.n_actions, config.dueling).to(self.device)
-        self.target_net = build_q_network(config.value_layers, obs_shape, self.n_actions, config.dueling).to(self.device)
+        self.q_net = build_q_network(config.value_layers, obs_shape, self.n_actions, config.dueling,
+                                     env_spec.obs_dtype).to(self.device)
+        self.target_net = build_q_network(config.value_layers, obs_shape, self.n_actions, config.dueling,
+                                          env_spec.obs_dtype).to(self.device)
         self.target_net.load_state_dict(self.q_net.state_dict())
         self.target_net.requires_grad_(False)
         self.optimizer = torch.optim.Adam(self.q_net.parameters(), lr=config.lr)
@@ -123,7 +136,7 @@ class DQNAgent(Agent):
         return {"epsilon": self.epsilon(env_steps)}
 
     def _obs_tensor(self, obs: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(obs, dtype=torch.float32, device=self.device).reshape(len(obs), *self.input_shape)
+        return obs_tensor(obs, self.device).reshape(len(obs), *self.input_shape)
 
     @torch.no_grad()
     def predict_action(self, obs: np.ndarray) -> np.ndarray:

@@ -68,3 +68,26 @@ class SlowNoisyConfig:
     obs_noise_std: float = option(0.0, "std of Gaussian noise added to float Box observations (seeded by reset)", minimum=0.0)
     inner_kwargs: dict[str, Any] = option({}, "further keyword arguments of gymnasium.make for the inner env")
     render_mode: RenderMode = option(None, RENDER_HELP)
+
+
+@dataclass
+class CatchConfig:
+    """``env_cfg`` of ``catch``."""
+
+    rows: int = option(10, "board height: the ball falls for rows - 1 steps", minimum=2)
+    columns: int = option(5, "board width: the ball starts in a random one of these columns", minimum=1)
+    render_mode: RenderMode = option(None, "null or rgb_array (frames for the GIF)")
+
+
+@dataclass
+class MinAtarConfig:
+    """``env_cfg`` of ``minatar`` (needs ``pip install 'joyrl-envs-custom[minatar]'``)."""
+
+    id: str = option("MinAtar/Breakout-v1", "MinAtar/<Game>-v1 (minimal action set) or -v0 (all 6 actions); games: "
+                     "Asterix, Breakout, Freeway, Seaquest, SpaceInvaders")
+    sticky_action_prob: float = option(0.1, "probability that the previous action is repeated instead (MinAtar's default)",
+                                       minimum=0.0)
+    difficulty_ramping: bool = option(True, "games speed up as the episode goes on (MinAtar's default)")
+    max_episode_steps: int | None = option(None, "truncate episodes after this many steps; null = only the game ends them",
+                                           minimum=1)
+    render_mode: RenderMode = option(None, "null or rgb_array (frames for the GIF)")

@@ -15,8 +15,9 @@ import gymnasium as gym
 
 from joyrl_core import EnvError, hookimpl
 
-from joyrl_envs_custom.configs import GridWorldConfig, SlowNoisyConfig, SnakeConfig
+from joyrl_envs_custom.configs import CatchConfig, GridWorldConfig, MinAtarConfig, SlowNoisyConfig, SnakeConfig
 from joyrl_envs_custom.errors import EnvConfigError
+from joyrl_envs_custom.minatar_envs import make_minatar
 from joyrl_envs_custom.registration import NAMESPACE, register_gymnasium_envs
 
 register_gymnasium_envs()  # a no-op when the package's __init__ already did it
@@ -59,6 +60,7 @@ def _require_pygame(name: str) -> None:
 make_grid_world = _factory("grid_world", f"{NAMESPACE}/GridWorld-v0")
 make_snake = _factory("snake", f"{NAMESPACE}/Snake-v0")
 make_slow_noisy = _factory("slow_noisy", f"{NAMESPACE}/SlowNoisy-v0")
+make_catch = _factory("catch", f"{NAMESPACE}/Catch-v0")
 
 
 @hookimpl
@@ -68,3 +70,6 @@ def register_envs(register):
     register("snake", make_snake, SnakeConfig, "snake on a small board; 11 danger/heading/food flags, 3 relative actions")
     register("slow_noisy", make_slow_noisy, SlowNoisyConfig,
              "any gymnasium env (inner_id) with a sleep per step and Gaussian observation noise")
+    register("catch", make_catch, CatchConfig, "Catch: catch a falling ball with a paddle; a 10x5 bool image, 3 actions")
+    register("minatar", make_minatar, MinAtarConfig,
+             "MinAtar's games (Breakout, Asterix, ...): 10x10xC bool frames; needs the minatar extra")

@@ -12,6 +12,7 @@ GYMNASIUM_IDS: dict[str, tuple[str, int | None, dict]] = {
     f"{NAMESPACE}/CliffWalking-v0": ("joyrl_envs_custom.grid_world:GridWorldEnv", 100, {"layout": "cliff"}),
     f"{NAMESPACE}/Snake-v0": ("joyrl_envs_custom.snake:SnakeEnv", 1000, {}),
     f"{NAMESPACE}/SlowNoisy-v0": ("joyrl_envs_custom.slow_noisy:SlowNoisyEnv", None, {}),
+    f"{NAMESPACE}/Catch-v0": ("joyrl_envs_custom.catch:CatchEnv", None, {}),
 }
 
 

@@ -12,9 +12,9 @@ from joyrl_core import EnvSpec, build_layers, init_weights
 from joyrl_ppo.config import ActorCriticConfig
 
 
-def _trunk(layers, in_shape: tuple[int, ...], key: str) -> tuple[nn.Sequential, int]:
+def _trunk(layers, in_shape: tuple[int, ...], key: str, obs_dtype=None) -> tuple[nn.Sequential, int]:
     try:
-        modules, shape = build_layers(layers, in_shape)
+        modules, shape = build_layers(layers, in_shape, obs_dtype=obs_dtype)
     except ValueError as exc:
         raise ValueError(f"{key}: {exc}") from None
     if len(shape) != 1:
@@ -29,13 +29,18 @@ class ActorCritic(nn.Module):
     def __init__(self, config: ActorCriticConfig, env_spec: EnvSpec):
         super().__init__()
         in_shape = tuple(env_spec.obs_shape) or (1,)
+        # Observations as obs_tensor gives them (images compact): the first trunk's input module converts.
+        obs_dtype = env_spec.obs_dtype
         if config.shared_layers:
-            self.shared, width = _trunk(config.shared_layers, in_shape, "shared_layers")
-            in_shape = (width,)
+            self.shared, width = _trunk(config.shared_layers, in_shape, "shared_layers", obs_dtype)
+            in_shape, obs_dtype = (width,), None
+        elif len(in_shape) != 1 and not (config.actor_layers[0].spatial or config.critic_layers[0].spatial):
+            self.shared = nn.Sequential(nn.Flatten())  # two MLPs on a multi-dimensional observation
+            in_shape = (math.prod(in_shape),)
         else:
-            self.shared = nn.Sequential(nn.Flatten()) if len(in_shape) != 1 else nn.Identity()
-        self.actor, actor_width = _trunk(config.actor_layers, in_shape, "actor_layers")
-        self.critic, critic_width = _trunk(config.critic_layers, in_shape, "critic_layers")
+            self.shared = nn.Identity()
+        self.actor, actor_width = _trunk(config.actor_layers, in_shape, "actor_layers", obs_dtype)
+        self.critic, critic_width = _trunk(config.critic_layers, in_shape, "critic_layers", obs_dtype)
         self.discrete = env_spec.action_kind == "discrete"
         n_out = int(env_spec.n_actions) if self.discrete else math.prod(env_spec.action_shape)
         self.policy_head = nn.Linear(actor_width, n_out)

@@ -37,7 +37,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from joyrl_core import Agent, Buffer, EnvSpec, PolicyStep, RunShape, load_module_weights, module_weights
+from joyrl_core import (
+    Agent,
+    Buffer,
+    EnvSpec,
+    PolicyStep,
+    RunShape,
+    load_module_weights,
+    module_weights,
+    obs_tensor,
+)
 
 from joyrl_ppo.config import ActorCriticConfig, PPOConfig
 from joyrl_ppo.distributions import LOG_SQRT_2PI, categorical_log_prob_entropy, gaussian_log_prob_entropy
@@ -68,7 +77,7 @@ class ActorCriticAgent(Agent):
     # -- acting ---------------------------------------------------------------------------------
 
     def _obs(self, obs: np.ndarray) -> torch.Tensor:
-        obs = torch.as_tensor(np.asarray(obs), dtype=torch.float32, device=self.device)
+        obs = obs_tensor(obs, self.device)  # images stay compact; the network scales them
         return obs.reshape(len(obs), 1) if not self.env_spec.obs_shape else obs
 
     def act(self, obs: np.ndarray, env_steps: int) -> PolicyStep:
