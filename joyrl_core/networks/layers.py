@@ -166,14 +166,23 @@ def build_layers(layers: Sequence[LayerConfig], in_shape: Sequence[int],
     A ``linear`` layer after a multi-dimensional input flattens it first; the modules are plain
     ``nn.Linear``/``nn.Conv2d``/activations (so ``nn.Sequential(*modules)`` has the usual state-dict keys).
     """
-    from torch import nn
-
     shape = tuple(int(d) for d in in_shape)
     modules: list[Any] = []
     if obs_dtype is not None and layers:
         first, shape = observation_input(shape, obs_dtype, layers[0].spatial)
         if first is not None:
             modules.append(first)
+    try:
+        return _build(layers, shape, modules)
+    except ValueError as exc:
+        if shape != tuple(int(d) for d in in_shape):  # name the shape the user knows too
+            raise ValueError(f"{exc} (observation shape {tuple(in_shape)}, channels first: {shape})") from None
+        raise
+
+
+def _build(layers: Sequence[LayerConfig], shape: tuple[int, ...], modules: list[Any]) -> tuple[list[Any], tuple[int, ...]]:
+    from torch import nn
+
     for i, layer in enumerate(layers):
         where = f"layer {i} ({layer.layer_type})"
         if layer.spatial and len(shape) != 3:
