@@ -24,10 +24,10 @@ class ActorCriticConfig:
         [], "trunk shared by actor and critic before their own layers; [] = separate networks (layer list)")
     actor_layers: list[LayerConfig] = option(
         [{"layer_type": "linear", "layer_dim": [64], "activation": "tanh"}] * 2,
-        "the policy's layers, before its head (layer list; see `joyrl info layers`)")
+        "the policy's layers, before its head (layer list; see `joyrl info layers`); [] only with shared_layers")
     critic_layers: list[LayerConfig] = option(
         [{"layer_type": "linear", "layer_dim": [64], "activation": "tanh"}] * 2,
-        "the value function's layers, before its head (layer list)")
+        "the value function's layers, before its head (layer list); [] only with shared_layers")
     init: Init = option("orthogonal", "orthogonal: SB3's init (gain sqrt 2, policy head 0.01, value head 1); default: torch's")
     log_std_init: float = option(0.0, "continuous actions: initial log standard deviation of the Gaussian policy")
     lr: float = option(3e-4, "learning rate (the start value with lr_schedule: linear)", minimum=0.0)
@@ -43,9 +43,11 @@ class ActorCriticConfig:
     buffer_type: str = option("ROLLOUT", "buffer component; must offer ordered rollouts with extras (ROLLOUT does)")
 
     def __post_init__(self) -> None:
+        # With a shared trunk the heads may sit on it directly (SB3's CnnPolicy: actor_layers: []).
+        optional = ("shared_layers", "actor_layers", "critic_layers") if self.shared_layers else ("shared_layers",)
         for key in ("shared_layers", "actor_layers", "critic_layers"):
             layers = getattr(self, key)
-            setattr(self, key, parse_layers(layers, key) if layers or key != "shared_layers" else [])
+            setattr(self, key, parse_layers(layers, key) if layers or key not in optional else [])
 
 
 @dataclass
