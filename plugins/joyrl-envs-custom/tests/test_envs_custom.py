@@ -36,6 +36,8 @@ CASES = {
     "slow_noisy": ("slow_noisy", {"obs_noise_std": 0.1, "step_latency_ms": 0.5}),
     "slow_noisy_over_snake": ("slow_noisy", {"inner_id": "joyrl/Snake-v0", "obs_noise_std": 0.2}),
     "slow_noisy_discrete_obs": ("slow_noisy", {"inner_id": "FrozenLake-v1", "inner_kwargs": {"is_slippery": True}}),
+    "catch": ("catch", {}),
+    "catch_wide": ("catch", {"rows": 6, "columns": 7}),
 }
 # Warnings check_env may give about an inner env: CartPole's infinite bounds, and, where pygame is not
 # installed, that slow_noisy draws the observation as bars because the inner env cannot render.
@@ -80,7 +82,7 @@ def same(a, b) -> bool:
 
 
 def test_plugin_registers_the_envs(registry):
-    for name in ("grid_world", "snake", "slow_noisy"):
+    for name in ("grid_world", "snake", "slow_noisy", "catch", "minatar"):
         component = registry.get("env", name)
         assert component.distribution == "joyrl-envs-custom"
         assert component.summary
@@ -90,7 +92,7 @@ def test_plugin_registers_the_envs(registry):
 def test_config_fields_have_help_texts(registry):
     import dataclasses
 
-    for name in ("grid_world", "snake", "slow_noisy"):
+    for name in ("grid_world", "snake", "slow_noisy", "catch", "minatar"):
         for f in dataclasses.fields(registry.get("env", name).config_type):
             assert f.metadata.get("help"), f"{name}.{f.name} has no help text"
 
@@ -247,13 +249,66 @@ def test_other_seed_other_rollout(registry, case):
     assert not same(rollout(env, seed=1), rollout(env, seed=2))
 
 
+# -- catch and minatar: pixel tasks ----------------------------------------------------------------
+
+
+def test_catch_rules(registry):
+    """The ball falls a row a step for rows - 1 steps; +1 if the paddle is under it at the end, else -1."""
+    env = make(registry, "catch")
+    for seed in range(6):
+        board, _ = env.reset(seed=seed)
+        assert board.shape == (10, 5) and board.dtype == bool and board.sum() == 2
+        ball = int(np.flatnonzero(board[0])[0])
+        assert board[9, 2]  # the paddle starts mid-board
+        # Chase the ball: move towards its column, then stay.
+        for step in range(9):
+            paddle = env.unwrapped.paddle
+            board, reward, terminated, truncated, _ = env.step(1 + int(np.sign(ball - paddle)))
+            assert board[step + 1, ball] and not truncated
+            assert terminated == (step == 8) and reward == (1.0 if step == 8 else 0.0)
+    # Moving away from the ball misses it: -1.
+    board, _ = env.reset(seed=0)
+    ball = int(np.flatnonzero(board[0])[0])
+    away = 0 if ball >= 2 else 2
+    rewards = [env.step(away)[1] for _ in range(9)]
+    assert rewards[-1] == -1.0 and sum(rewards) == -1.0
+
+
+def test_minatar_games_are_envs_with_channels_last_bool_frames(registry):
+    pytest.importorskip("minatar")
+    env = make(registry, "minatar", {"id": "MinAtar/Breakout-v1"})
+    spec = joyrl_core.EnvSpec.from_env(env, "minatar")
+    assert spec.obs_shape == (10, 10, 4) and spec.obs_dtype == bool and spec.n_actions == 3
+    assert make(registry, "minatar", {"id": "MinAtar/Breakout-v0"}).action_space.n == 6
+    first = rollout(env, seed=4)
+    assert same(first, rollout(env, seed=4))
+    assert not same(first, rollout(env, seed=5))
+    assert make(registry, "minatar", {"id": "MinAtar/Breakout-v1"}, "rgb_array").reset(seed=0) is not None
+
+
+@pytest.mark.parametrize("env_cfg, message", [
+    ({"id": "MinAtar/Breakout-v2"}, r"env_cfg.id: unknown MinAtar id 'MinAtar/Breakout-v2'; did you mean"),
+    ({"sticky_action_prob": 2.0}, r"env_cfg.sticky_action_prob: a probability in \[0, 1\]"),
+])
+def test_minatar_bad_config_is_one_line(registry, env_cfg, message):
+    with pytest.raises(EnvError, match=message):
+        make(registry, "minatar", env_cfg)
+
+
+def test_minatar_without_the_package_names_the_extra(registry, monkeypatch):
+    monkeypatch.setitem(sys.modules, "minatar", None)
+    with pytest.raises(EnvError, match=r"pip install 'joyrl-envs-custom\[minatar\]'"):
+        make(registry, "minatar", {"id": "MinAtar/Asterix-v1"})
+
+
 # -- rendering ----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     "case, shape, actions",
     [("grid_world", (160, 160, 3), [2, 1, 2]), ("cliff", (128, 384, 3), [0, 1, 1]),
-     ("snake", (192, 192, 3), [0, 1, 0]), ("slow_noisy_over_snake", (192, 192, 3), [0, 2, 0])],
+     ("snake", (192, 192, 3), [0, 1, 0]), ("slow_noisy_over_snake", (192, 192, 3), [0, 2, 0]),
+     ("catch", (240, 120, 3), [0, 1, 2])],
 )
 def test_rgb_array_frames(registry, case, shape, actions):
     name, env_cfg = CASES[case]
