@@ -154,13 +154,13 @@ def test_breakout_examples_resolve_and_their_networks_fit_the_frames(registry, e
 def test_episode_rewards_in_results_are_game_scores(registry, tmp_path):
     doc = {
         "general_cfg": {"algo_name": "RANDOM", "env_name": "atari", "max_episode": 2, "seed": 3,
-                        "task_dir": str(tmp_path), "loggers": ["csv"], "save_fig": False},
+                        "task_dir": str(tmp_path / "tasks"), "loggers": ["csv"], "save_fig": False},
         "env_cfg": {"id": "SpaceInvadersNoFrameskip-v4"},
     }
     path = tmp_path / "random.yaml"
     path.write_text(yaml.safe_dump(doc))
-    joyrl_core.start_run(joyrl_core.resolve_config(registry, path), registry)
-    rows = read_episodes(tmp_path)
+    _, task = joyrl_core.start_run(joyrl_core.resolve_config(registry, path), registry)
+    rows = read_episodes(task.root)
     scores = [float(row["reward"]) for row in rows]
     # Clipped, each episode would add up to its number of kills (about 15 in random play); the game
     # pays 5 to 30 points a kill.
