@@ -149,8 +149,6 @@ def test_breakout_examples_resolve_and_their_networks_fit_the_frames(registry, e
     assert actions.shape == (2,)
 
 
-@pytest.mark.xfail(strict=False, reason="the runners record info['episode']['r'] once the core's raw-score "
-                   "mechanism (issue 15, item 2) lands")
 def test_episode_rewards_in_results_are_game_scores(registry, tmp_path):
     doc = {
         "general_cfg": {"algo_name": "RANDOM", "env_name": "atari", "max_episode": 2, "seed": 3,
