@@ -3,6 +3,8 @@ the two wrappers gymnasium lacks, one-line config errors, and the Breakout examp
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import yaml
@@ -11,9 +13,7 @@ import joyrl_core
 from joyrl_core import EnvError, EnvSpec
 from joyrl_core.testing import read_episodes
 
-from joyrl_envs_atari import EpisodicLife, FireOnReset
-
-from pathlib import Path
+from joyrl_envs_atari import FireOnReset
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -124,7 +124,6 @@ def test_fire_on_reset_serves_the_ball(registry):
     assert not np.array_equal(frame, idle)
     with pytest.raises(ValueError, match="FIRE"):
         FireOnReset(make(registry, id="FreewayNoFrameskip-v4", preprocessing=False))
-    assert issubclass(EpisodicLife, object)
 
 
 @pytest.mark.parametrize("env_cfg, message", [
