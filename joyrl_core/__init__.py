@@ -26,6 +26,7 @@ from joyrl_core.contracts.buffer import (
     read_transitions,
     write_transitions,
 )
+from joyrl_core.contracts.executor import Executor, Job, JobOutcome, call_job
 from joyrl_core.contracts.hookspecs import hookimpl
 from joyrl_core.contracts.logger import Logger
 from joyrl_core.contracts.records import EpisodeRecord, RunSummary
@@ -100,9 +101,12 @@ __all__ = [
     "EnvSpec",
     "EpisodeRecord",
     "EpisodeResult",
+    "Executor",
     "ExtraColumns",
     "ExtraKeys",
     "GeneralConfig",
+    "Job",
+    "JobOutcome",
     "JoyRLError",
     "Logger",
     "NonFiniteError",
@@ -123,6 +127,7 @@ __all__ = [
     "TransitionLog",
     "__version__",
     "allocate_transitions",
+    "call_job",
     "config_to_dict",
     "dataset_field",
     "greedy_policy",

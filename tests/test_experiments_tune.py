@@ -51,11 +51,20 @@ def test_bad_tune_section_is_one_error_before_any_trial(cli, tmp_path, change, m
     assert not (tmp_path / "tasks").exists()
 
 
-def test_tune_needs_online_evaluations(cli, tmp_path):
+def test_tune_turns_on_online_evaluations_or_says_what_to_add(cli, registry, tmp_path):
     document = {**TINY_DQN, "general_cfg": {**TINY_DQN["general_cfg"], "online_eval": False}}
+    del document["general_cfg"]["eval_every_steps"]
     config = write_tune_file(tmp_path / "t.yaml", tmp_path / "tasks", document)
-    result = cli("tune", str(config))
-    assert result.exit_code != 0 and "online_eval: true and eval_every_steps" in result.output
+    plan = plan_tune(registry, config)
+    assert plan.eval_every_steps == 20 and plan.overrides[-2:] == ["general_cfg.online_eval=true",
+                                                                   "general_cfg.eval_every_steps=20"]
+    assert plan.notes == ["trials are evaluated online every 20 env steps (1 episodes; set general_cfg.online_eval "
+                          "and eval_every_steps to choose)"]
+    by_episodes = {**document, "general_cfg": {**document["general_cfg"], "max_env_steps": None, "max_episode": 5}}
+    result = cli("tune", str(write_tune_file(tmp_path / "e.yaml", tmp_path / "tasks", by_episodes)))
+    assert result.exit_code != 0 and result.output.count("\n") == 1, result.output
+    assert "set general_cfg.max_env_steps (tune then evaluates every 1/15 of it), or online_eval" in result.output
+    assert not (tmp_path / "tasks").exists()
     result = cli("run", str(config))
     assert result.exit_code != 0 and "a tune section is read by `joyrl tune`" in result.output
 

@@ -15,7 +15,7 @@ def _fmt(value: float | None, digits: int = 1) -> str:
 
 
 def run_seeds_command(registry: Registry, config: Path | None, overrides: tuple[str, ...], seeds: str,
-                      jobs: int | None) -> int:
+                      jobs: int | None, cluster: str | None = None) -> int:
     """``joyrl run CONFIG --seeds ...``: returns the exit status (1 when a seed failed, 130 on Ctrl-C)."""
     from joyrl_core.experiments.seeds import parse_seeds, run_seeds
     from joyrl_core.run.signals import restore_signals, stop_on_signals
@@ -23,7 +23,7 @@ def run_seeds_command(registry: Registry, config: Path | None, overrides: tuple[
     seed_list = parse_seeds(seeds)
     previous = stop_on_signals()
     try:
-        experiment = run_seeds(config, overrides, seed_list, jobs, registry=registry)
+        experiment = run_seeds(config, overrides, seed_list, jobs, registry=registry, cluster=cluster)
     finally:
         restore_signals(previous)
     click.echo(f"experiment folder: {experiment.root}")
@@ -98,7 +98,10 @@ def report(folders: tuple[Path, ...], threshold: float | None, output: Path, as_
 @click.option("--jobs", type=click.IntRange(min=1), help="Trials at once, each in its own process (tune.jobs).")
 @click.option("--study-dir", type=click.Path(file_okay=False, path_type=Path),
               help="The study's folder (default: <task_dir>/Tune_<config name>); a rerun continues it.")
-def tune(config: Path, overrides: tuple[str, ...], jobs: int | None, study_dir: Path | None) -> None:
+@click.option("--cluster", metavar="ADDRESS", help="Run the trials on a cluster through the plugin that offers it "
+              "(a Ray address: auto, host:port, or local for a Ray on this machine).")
+def tune(config: Path, overrides: tuple[str, ...], jobs: int | None, study_dir: Path | None,
+         cluster: str | None) -> None:
     """Tune hyper-parameters with Optuna as CONFIG's tune: section says (needs joyrl-core[experiments]).
 
     Writes study.db (rerun to continue), trials/ (a task folder per trial), best.yaml (run it with
@@ -110,10 +113,13 @@ def tune(config: Path, overrides: tuple[str, ...], jobs: int | None, study_dir: 
     from joyrl_core.plugins.registry import load_registry
     from joyrl_core.run.signals import restore_signals, stop_on_signals
 
-    plan = plan_tune(load_registry(), config, overrides, study_dir, jobs)
+    registry = load_registry()
+    plan = plan_tune(registry, config, overrides, study_dir, jobs, cluster)
+    for note in plan.notes:
+        click.echo(note)
     previous = stop_on_signals()
     try:
-        result = run_tune(plan)
+        result = run_tune(plan, registry=registry)
     finally:
         restore_signals(previous)
     counts: dict[str, int] = {}

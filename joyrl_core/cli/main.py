@@ -69,7 +69,10 @@ def _load_registry():
 )
 @click.option("--seeds", metavar="SEEDS", help="Run one task per seed (1-5, 1,4,9) under one experiment folder.")
 @click.option("--jobs", type=click.IntRange(min=1), help="With --seeds: runs at once (default: the free cores).")
-def run(config: Path | None, overrides: tuple[str, ...], seeds: str | None, jobs: int | None) -> None:
+@click.option("--cluster", metavar="ADDRESS", help="With --seeds: run them on a cluster through the plugin that "
+              "offers it (a Ray address: auto, host:port, or local for a Ray on this machine).")
+def run(config: Path | None, overrides: tuple[str, ...], seeds: str | None, jobs: int | None,
+        cluster: str | None) -> None:
     """Train or test as CONFIG (a YAML file) says; without CONFIG, the defaults (DQN on CartPole-v1).
 
     Each run writes a task folder under general_cfg.task_dir holding the resolved config.yaml,
@@ -82,9 +85,9 @@ def run(config: Path | None, overrides: tuple[str, ...], seeds: str | None, jobs
     if seeds is not None:
         from joyrl_core.cli.experiments import run_seeds_command
 
-        sys.exit(run_seeds_command(registry, config, overrides, seeds, jobs))
-    if jobs is not None:
-        raise click.UsageError("--jobs goes with --seeds")
+        sys.exit(run_seeds_command(registry, config, overrides, seeds, jobs, cluster))
+    if jobs is not None or cluster is not None:
+        raise click.UsageError(f"{'--jobs' if jobs is not None else '--cluster'} goes with --seeds")
     cfg = resolve_config(registry, config, overrides)
     previous = stop_on_signals()
     try:

@@ -30,8 +30,8 @@ caller, so ``@hookimpl(tryfirst=True)``/``trylast`` order a plugin's registratio
 ``REPLAY_QUE`` buffer, the ``gym`` env, the ``console`` and ``csv`` loggers) come in through these same
 hooks, from the core's own entry point.
 
-One more hook, :func:`install_hint`, is asked when a run names a component no installed plugin
-registers.
+Two more hooks answer questions instead of registering: :func:`install_hint` is asked when a run names
+a component no installed plugin registers, :func:`experiment_executor` what runs an experiment's runs.
 """
 
 from __future__ import annotations
@@ -154,4 +154,21 @@ def install_hint(kind, name):
     such as ``"pip install joyrl-atari[rom]"`` for names your distribution knows how to provide (an
     optional extra, a companion distribution), or ``None``. The first non-``None`` answer is shown
     after "install it with: ".
+    """
+
+
+@hookspec(firstresult=True)
+def experiment_executor(config, address):
+    """Offer an executor for the runs of an experiment: the seeds of ``joyrl run --seeds``, the trials of
+    ``joyrl tune`` (and ``run_seeds``/``run_tune``).
+
+    Called once per experiment in the driver process, after every run's config is checked and before
+    the experiment's folder is made, with ``config`` (the :class:`joyrl_core.RunConfig` of its first
+    run; the others differ in seed or searched keys only) and ``address`` (the ``--cluster`` address the
+    user gave, or ``None``). Return a :class:`joyrl_core.Executor`, not yet opened, to run them, or
+    ``None`` to leave them to others; the first answer wins. Answer for what is yours: a config whose
+    backend (``general_cfg.mp_backend``) your plugin provides, an address your plugin understands.
+    When no plugin answers, the runs are local processes (the core's ``ProcessExecutor``), or, where an
+    address was given, the command stops with a one-line error. Raise :class:`joyrl_core.ConfigError`
+    for an address you own but cannot use.
     """

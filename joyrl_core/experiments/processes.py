@@ -6,43 +6,28 @@ event (progress) to the parent, and the function's return value comes back as th
 Children come from a fork server that imported torch, gymnasium and the core once (never from a fork
 of the parent, which may hold torch threads and locks), so a child starts in milliseconds instead of
 importing everything again; where there is no fork server (Windows, macOS' default) they are spawned.
-Each child takes the parent's ``sys.path``, so it finds the same plugins.
+Each child takes the parent's ``sys.path``, so it finds the same plugins. The children run core
+functions only, never the caller's script: a script that calls ``run_seeds``/``run_tune`` at its top
+level, without an ``if __name__ == "__main__":`` guard, works as it does with one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import queue as queue_module
 import signal
 import sys
 import time
-import traceback
-from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+import types
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import Any
 
-from joyrl_core.errors import JoyRLError
+from joyrl_core.contracts.executor import Executor, Job, JobOutcome, OnEvent, call_job
 
 # A child that exited is given this long for its last message to come through the pipe.
 _EXIT_GRACE_S = 2.0
-
-
-@dataclass
-class Job:
-    key: Hashable
-    fn: Callable[..., Any]
-    args: tuple[Any, ...]
-
-
-@dataclass
-class JobOutcome:
-    """How a job ended: ``result`` when ``error`` is ``None``."""
-
-    key: Hashable
-    result: Any = None
-    error: str | None = None
-    interrupted: bool = False  # Ctrl-C reached the job outside the run, which saves what it has itself
 
 
 def free_cores() -> int:
@@ -53,10 +38,11 @@ def free_cores() -> int:
         return os.cpu_count() or 1
 
 
-def child_torch_threads(configured: int, parallel: int) -> int:
-    """Torch threads for one of ``parallel`` children: the configured number, or where it is 0
-    (torch's default, every core) the cores shared out, so the children do not oversubscribe them."""
-    return configured if configured > 0 else max(1, free_cores() // max(1, parallel))
+def child_torch_threads(configured: int, parallel: int, cores: int | None = None) -> int:
+    """Torch threads for one of ``parallel`` runs sharing ``cores`` (default: this process's free
+    cores): the configured number, or where it is 0 (torch's default, every core) the cores shared
+    out, so the runs do not oversubscribe them."""
+    return configured if configured > 0 else max(1, (cores or free_cores()) // max(1, parallel))
 
 
 _PRELOAD = ["torch", "gymnasium", "joyrl_core", "joyrl_core.run.start"]
@@ -70,7 +56,20 @@ def _context() -> Any:
     return multiprocessing.get_context("spawn")
 
 
-def _child(fn: Callable[..., Any], key: Hashable, args: tuple[Any, ...], events: Any, path: list[str]) -> None:
+@contextlib.contextmanager
+def _without_main_module() -> Iterator[None]:
+    """While children (and the fork server) start: multiprocessing re-imports the parent's ``__main__``
+    in them, which re-runs a script's top level unless it is guarded. The jobs are core functions that
+    never need it, so the children are told of no main module to import."""
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
+
+
+def _child(job: Job, events: Any, path: list[str]) -> None:
     import importlib
 
     from joyrl_core.run.signals import stop_on_signals
@@ -79,18 +78,8 @@ def _child(fn: Callable[..., Any], key: Hashable, args: tuple[Any, ...], events:
     sys.path[:] = path
     importlib.invalidate_caches()
     stop_on_signals()
-    try:
-        result = fn(*args, report=lambda *event: events.put(("event", key, event)))
-    except JoyRLError as exc:
-        events.put(("error", key, str(exc)))
-    except KeyboardInterrupt:
-        events.put(("interrupted", key, None))
-    except BaseException as exc:  # a plugin can raise anything; the parent reports it as this job's failure
-        last = traceback.extract_tb(exc.__traceback__)[-1:]
-        where = f" at {last[0].filename}:{last[0].lineno}" if last else ""
-        events.put(("error", key, f"{type(exc).__name__}: {exc}{where}"))
-    else:
-        events.put(("result", key, result))
+    outcome = call_job(job, lambda *event: events.put(("event", job.key, event)))
+    events.put(("outcome", job.key, outcome))
 
 
 def run_jobs(
@@ -121,9 +110,9 @@ def run_jobs(
         try:
             while pending and len(running) < parallel and not interrupted:
                 job = pending.pop(0)
-                process = ctx.Process(target=_child, args=(job.fn, job.key, job.args, events, list(sys.path)),
-                                      daemon=True)
-                process.start()
+                process = ctx.Process(target=_child, args=(job, events, list(sys.path)), daemon=True)
+                with _without_main_module():
+                    process.start()
                 running[job.key] = process
             try:
                 kind, key, payload = events.get(timeout=0.2)
@@ -132,12 +121,8 @@ def run_jobs(
             if kind == "event":
                 if on_event is not None:
                     on_event(key, payload)
-            elif kind == "result":
-                finish(JobOutcome(key, result=payload))
-            elif kind == "error":
-                finish(JobOutcome(key, error=payload))
-            elif kind == "interrupted":
-                finish(JobOutcome(key, error="interrupted", interrupted=True))
+            elif kind == "outcome":
+                finish(payload)
             now = time.monotonic()
             for key, process in list(running.items()):
                 if process.exitcode is None:
@@ -156,3 +141,20 @@ def run_jobs(
                     os.kill(process.pid, signal.SIGINT)
     events.close()
     return outcomes, interrupted
+
+
+class ProcessExecutor(Executor):
+    """The core's executor: each job in a child process on this machine, by default as many at once as
+    there are free cores."""
+
+    name = "processes"
+
+    def parallel(self, requested: int | None) -> int:
+        return max(1, requested or free_cores())
+
+    def cores(self) -> int:
+        return free_cores()
+
+    def run(self, jobs: Sequence[Job], parallel: int, on_event: OnEvent | None = None,
+            on_outcome: Callable[[JobOutcome], None] | None = None) -> tuple[dict[Hashable, JobOutcome], bool]:
+        return run_jobs(jobs, parallel, on_event, on_outcome)

@@ -1,4 +1,5 @@
-"""Several seeds of one config: one task per seed under one experiment folder, in parallel processes.
+"""Several seeds of one config: one task per seed under one experiment folder, run in parallel by an
+executor (local processes, or what a plugin offers through the ``experiment_executor`` hook).
 
 Every seed's run is a normal run (``resolve_config`` + ``start_run``) in its own process, with
 ``general_cfg.seed`` and ``general_cfg.task_dir`` (the experiment folder) set, so each task folder is
@@ -18,7 +19,9 @@ from typing import Any
 
 from joyrl_core.config import RunConfig, resolve_config
 from joyrl_core.errors import ConfigError
-from joyrl_core.experiments.processes import Job, JobOutcome, child_torch_threads, free_cores, run_jobs
+from joyrl_core.contracts.executor import Job, JobOutcome
+from joyrl_core.experiments.executors import choose_executor
+from joyrl_core.experiments.processes import child_torch_threads
 from joyrl_core.experiments.progress import ProgressBoard, ReportingLogger, without_console
 from joyrl_core.outputs.task import atomic_write_text, create_unique_dir, safe_name
 from joyrl_core.plugins.registry import Registry, load_registry
@@ -59,7 +62,7 @@ def seed_config(registry: Registry, source: ConfigSource, overrides: Sequence[st
 
 def run_one_seed(source: ConfigSource, overrides: Sequence[str], seed: int, task_dir: str, threads: int,
                  source_label: str | None, *, report) -> dict[str, Any]:
-    """A child process's job: one seed's run; returns its task folder and summary."""
+    """An executor's job: one seed's run; returns its task folder and summary."""
     from joyrl_core.run.context import set_torch_threads
     from joyrl_core.run.start import start_run, summary_to_dict
 
@@ -93,29 +96,40 @@ class Experiment:
 
 def run_seeds(source: ConfigSource, overrides: Sequence[str], seeds: Sequence[int], jobs: int | None = None,
               registry: Registry | None = None, show_progress: bool = True,
-              source_label: str | None = None) -> Experiment:
-    """Run ``seeds`` of one config, ``jobs`` at a time (default: as many as there are free cores).
+              source_label: str | None = None, cluster: str | None = None) -> Experiment:
+    """Run ``seeds`` of one config, ``jobs`` at a time (default: as many as the executor has room for:
+    the free cores for local processes).
 
-    The config is checked (every seed's) before the experiment folder
-    ``<task_dir>/Exp_<env id>_<algo>_<YYYYMMDD-HHMMSS>/`` is made; ``experiment.json`` there lists the
-    seeds and, once they have ended, their task folders or errors.
+    The runs go to the executor a plugin offers for this config or for ``cluster`` (an address, e.g. of
+    a Ray cluster), else to local processes. The config is checked (every seed's) and the executor
+    opened before the experiment folder ``<task_dir>/Exp_<env id>_<algo>_<YYYYMMDD-HHMMSS>/`` is made;
+    ``experiment.json`` there lists the seeds and, once they have ended, their task folders or errors.
     """
     if not seeds:
         raise ConfigError("--seeds: no seeds given")
     registry = registry or load_registry()
     if isinstance(source, Path | str):
-        source = str(source)
+        source_label = source_label or str(source)
+        source = str(Path(source).resolve())  # an executor's worker may start in another folder
     configs = {seed: seed_config(registry, source, overrides, seed, source_label=source_label) for seed in seeds}
     first = configs[seeds[0]]
     if first.general.mode != "train":
         raise ConfigError("--seeds runs training: general_cfg.mode must be train")
-    parallel = max(1, min(jobs or free_cores(), len(seeds)))
-    threads = child_torch_threads(first.general.torch_threads, parallel)
+    with choose_executor(registry, first, cluster) as executor:
+        parallel = min(executor.parallel(jobs), len(seeds))
+        threads = child_torch_threads(first.general.torch_threads, parallel, executor.cores())
+        return _run_seed_jobs(executor, first, source, overrides, seeds, parallel, threads, show_progress,
+                              source_label)
+
+
+def _run_seed_jobs(executor, first: RunConfig, source: ConfigSource, overrides: Sequence[str], seeds: Sequence[int],
+                   parallel: int, threads: int, show_progress: bool, source_label: str | None) -> Experiment:
     general = first.general
-    exp = create_unique_dir(general.task_dir, f"Exp_{safe_name(env_id_of(first))}_{safe_name(general.algo_name)}")
+    exp = create_unique_dir(Path(general.task_dir).resolve(),
+                            f"Exp_{safe_name(env_id_of(first))}_{safe_name(general.algo_name)}")
     record: dict[str, Any] = {
         "source": source_label or (source if isinstance(source, str) else "<dict>"),
-        "overrides": list(overrides), "seeds": list(seeds), "jobs": parallel,
+        "overrides": list(overrides), "seeds": list(seeds), "executor": executor.name, "jobs": parallel,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "runs": {},
     }
     atomic_write_text(exp / "experiment.json", json.dumps(record, indent=2) + "\n")
@@ -138,10 +152,10 @@ def run_seeds(source: ConfigSource, overrides: Sequence[str], seeds: Sequence[in
         general.max_episode if general.max_episode > 0 else None, "episodes")
     board = ProgressBoard(total, unit) if show_progress else None
     if board is None:
-        _, interrupted = run_jobs(job_list, parallel, on_outcome=on_outcome)
+        _, interrupted = executor.run(job_list, parallel, on_outcome=on_outcome)
     else:
         with board:
             for seed in seeds:
                 board.add(seed, f"seed {seed}")
-            _, interrupted = run_jobs(job_list, parallel, on_event=board.update, on_outcome=on_outcome)
+            _, interrupted = executor.run(job_list, parallel, on_event=board.update, on_outcome=on_outcome)
     return Experiment(exp, [outcomes[seed] for seed in seeds], interrupted)

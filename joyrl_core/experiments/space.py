@@ -40,9 +40,11 @@ class TuneConfig:
     sampler: Literal["tpe", "random"] = option("tpe", "Optuna sampler: tpe (TPESampler) or random")
     pruner: Literal["median", "hyperband", "none"] = option(
         "median", "Optuna pruner fed by the online evaluations: median, hyperband or none")
-    startup_trials: int = option(
-        5, "trials finished before the median pruner prunes; also TPE's random start-up trials", minimum=0)
-    warmup_steps: int = option(0, "env steps of a trial before the median pruner may stop it", minimum=0)
+    startup_trials: int | None = option(
+        None, "trials finished before the median pruner prunes, also TPE's random start-up trials; "
+        "null: a fifth of n_trials (at least 2)", minimum=0)
+    warmup_steps: int | None = option(
+        None, "env steps of a trial before the median pruner may stop it; null: a tenth of max_env_steps", minimum=0)
     seed: int = option(0, "sampler seed (with the trial's index); 0 = unseeded", minimum=0)
     jobs: int = option(1, "trials run at once, each in its own process (--jobs overrides it)", minimum=1)
     space: dict[str, Any] = option(

@@ -1,4 +1,5 @@
-"""``joyrl tune``: an Optuna study over any config keys, each trial a normal run in its own process.
+"""``joyrl tune``: an Optuna study over any config keys, each trial a normal run, run by an executor
+(local processes, or what a plugin offers through the ``experiment_executor`` hook).
 
 The study lives in ``<study dir>/study.db`` (SQLite), so a rerun of the same command continues it: a
 trial cut short by Ctrl-C (or a killed process) is marked failed and its parameters are queued again,
@@ -16,19 +17,21 @@ import io
 import json
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
 
-from joyrl_core.config import check_document, read_yaml_file, resolve_config
+from joyrl_core.config import RunConfig, check_document, read_yaml_file, resolve_config
+from joyrl_core.contracts.executor import Job, JobOutcome
 from joyrl_core.contracts.logger import Logger
 from joyrl_core.contracts.records import EpisodeRecord
 from joyrl_core.errors import ConfigError
+from joyrl_core.experiments.executors import choose_executor
 from joyrl_core.experiments.extras import require
-from joyrl_core.experiments.processes import Job, JobOutcome, child_torch_threads, run_jobs
+from joyrl_core.experiments.processes import child_torch_threads
 from joyrl_core.experiments.progress import ProgressBoard, ReportingLogger, without_console
 from joyrl_core.experiments.results import read_config, read_curve
 from joyrl_core.experiments.space import Param, TuneConfig, parse_tune_section
@@ -36,6 +39,8 @@ from joyrl_core.outputs.task import atomic_write, atomic_write_text, safe_name
 from joyrl_core.plugins.registry import Registry, load_registry
 
 STUDY_NAME = "joyrl"
+# Where the base config has no online evaluation, tune turns it on: this many over a trial's env steps.
+EVALS_PER_TRIAL = 15
 
 
 def _optuna():
@@ -59,6 +64,8 @@ class TunePlan:
     torch_threads: int
     max_env_steps: int | None
     eval_every_steps: int
+    cluster: str | None = None  # --cluster: the address an executor plugin runs the trials on
+    notes: list[str] = field(default_factory=list)  # what tune chose for the user, said before it starts
 
     @property
     def storage(self) -> str:
@@ -83,9 +90,10 @@ def with_params(document: Mapping[str, Any], params: Mapping[str, Any]) -> dict[
 
 
 def plan_tune(registry: Registry, source: str | Path | Mapping[str, Any], overrides: Sequence[str] = (),
-              study_dir: str | Path | None = None, jobs: int | None = None) -> TunePlan:
+              study_dir: str | Path | None = None, jobs: int | None = None, cluster: str | None = None) -> TunePlan:
     """Read and check everything before any trial starts: the tune section, every search key and
-    bound against the config's own validation, and what the pruner needs from the runs."""
+    bound against the config's own validation, and what the pruner needs from the runs (online
+    evaluations at fixed env steps: turned on, with a note, where the base config has none)."""
     if isinstance(source, Mapping):
         label = "<dict>"
         raw = check_document(source, label, extra_sections=("tune",))
@@ -103,13 +111,23 @@ def plan_tune(registry: Registry, source: str | Path | Mapping[str, Any], overri
         target = text.partition("=")[0].strip()
         if target in searched:
             raise ConfigError(f"--set {text}: {target} is searched by tune.space; drop one of the two")
+    overrides = list(overrides)
     base = resolve_config(registry, raw, overrides, source=label)
+    notes: list[str] = []
+    if base.general.mode != "train":
+        raise ConfigError(f"{label}: joyrl tune trains its trials: set general_cfg.mode: train")
+    if not base.general.online_eval or base.general.eval_every_steps is None:
+        if not base.general.max_env_steps:
+            raise ConfigError(
+                f"{label}: joyrl tune compares trials by online evaluations at the same env steps: set "
+                "general_cfg.max_env_steps (tune then evaluates every 1/15 of it), or online_eval: true and "
+                "eval_every_steps")
+        every = max(1, base.general.max_env_steps // EVALS_PER_TRIAL)
+        overrides += ["general_cfg.online_eval=true", f"general_cfg.eval_every_steps={every}"]
+        base = resolve_config(registry, raw, overrides, source=label)
+        notes.append(f"trials are evaluated online every {every} env steps ({base.general.online_eval_episode} "
+                     "episodes; set general_cfg.online_eval and eval_every_steps to choose)")
     general = base.general
-    if general.mode != "train" or not general.online_eval or general.eval_every_steps is None:
-        raise ConfigError(
-            f"{label}: joyrl tune compares trials by their online evaluations at the same env steps: set "
-            "general_cfg.mode: train, online_eval: true and eval_every_steps (e.g. 2000)"
-        )
     for param in params:
         for value in param.values:
             try:
@@ -117,9 +135,29 @@ def plan_tune(registry: Registry, source: str | Path | Mapping[str, Any], overri
             except ConfigError as exc:
                 raise ConfigError(f"tune.space.{param.key} = {value!r}: {exc}") from None
     root = Path(study_dir) if study_dir is not None else Path(general.task_dir) / f"Tune_{safe_name(Path(label).stem)}"
-    return TunePlan(raw, label, list(overrides), tune, params, root, general.task_dir, list(general.loggers),
-                    general.torch_threads,
-                    general.max_env_steps, general.eval_every_steps)
+    # Absolute: an executor's worker may start in another folder.
+    return TunePlan(raw, label, overrides, tune, params, root.resolve(), general.task_dir, list(general.loggers),
+                    general.torch_threads, general.max_env_steps, general.eval_every_steps, cluster, notes)
+
+
+def base_config(plan: TunePlan, registry: Registry) -> RunConfig:
+    return resolve_config(registry, plan.document, plan.overrides, source=plan.label)
+
+
+def startup_trials(tune: TuneConfig) -> int:
+    """``tune.startup_trials``, or where it is null a fifth of the study (at least 2): the median
+    pruner compares each trial with the finished ones, and a small study must start comparing early
+    for pruning to save much."""
+    return tune.startup_trials if tune.startup_trials is not None else max(2, tune.n_trials // 5)
+
+
+def warmup_steps(plan: TunePlan) -> int:
+    """``tune.warmup_steps``, or where it is null a tenth of a trial's env steps. RL Zoo waits a third;
+    with ``stop_reward`` ending the trials that solve, what pruning can still save is mostly the
+    hopeless trials' budget, and those show it from their first evaluations."""
+    if plan.tune.warmup_steps is not None:
+        return plan.tune.warmup_steps
+    return (plan.max_env_steps or 0) // 10
 
 
 def _sampler(optuna: Any, tune: TuneConfig, slot: int) -> Any:
@@ -128,13 +166,13 @@ def _sampler(optuna: Any, tune: TuneConfig, slot: int) -> Any:
     seed = tune.seed + slot if tune.seed else None
     if tune.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=tune.startup_trials)
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials(tune))
 
 
 def _pruner(optuna: Any, plan: TunePlan) -> Any:
     tune = plan.tune
     if tune.pruner == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=tune.startup_trials, n_warmup_steps=tune.warmup_steps)
+        return optuna.pruners.MedianPruner(n_startup_trials=startup_trials(tune), n_warmup_steps=warmup_steps(plan))
     if tune.pruner == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=plan.eval_every_steps,
                                               max_resource=plan.max_env_steps or "auto")
@@ -188,7 +226,7 @@ class PruningLogger(Logger):
 
 
 def run_trial(plan: TunePlan, slot: int, threads: int, *, report) -> dict[str, Any]:
-    """A child process's job: ask the study for a trial, run it, tell the study how it went."""
+    """An executor's job: ask the study for a trial, run it, tell the study how it went."""
     from joyrl_core.run.context import set_torch_threads
     from joyrl_core.run.start import start_run
 
@@ -250,9 +288,16 @@ class TuneResult:
     notes: list[str]
 
 
-def run_tune(plan: TunePlan, show_progress: bool = True) -> TuneResult:
+def run_tune(plan: TunePlan, show_progress: bool = True, registry: Registry | None = None) -> TuneResult:
     """Run the study until ``n_trials`` trials have finished, then write best.yaml and the plots."""
     optuna = _optuna()
+    registry = registry or load_registry()
+    with choose_executor(registry, base_config(plan, registry), plan.cluster) as executor:
+        interrupted = _run_trials(optuna, plan, executor, show_progress)
+    return write_outputs(optuna, plan, interrupted)
+
+
+def _run_trials(optuna: Any, plan: TunePlan, executor: Any, show_progress: bool) -> bool:
     plan.study_dir.mkdir(parents=True, exist_ok=True)
     study = _open_study(optuna, plan, 0)
     spec = study.user_attrs.get("spec")
@@ -267,8 +312,8 @@ def run_tune(plan: TunePlan, show_progress: bool = True) -> TuneResult:
         study.tell(stale.number, state=State.FAIL)
         study.enqueue_trial(stale.params)
     remaining = max(0, plan.tune.n_trials - finished_count(optuna, study))
-    parallel = max(1, min(plan.tune.jobs, remaining or 1))
-    threads = child_torch_threads(plan.torch_threads, parallel)
+    parallel = max(1, min(executor.parallel(plan.tune.jobs), remaining or 1))
+    threads = child_torch_threads(plan.torch_threads, parallel, executor.cores())
     first_slot = len(study.trials)
     jobs = [Job(first_slot + i, run_trial, (plan, first_slot + i, threads)) for i in range(remaining)]
     numbers: dict[int, int] = {}
@@ -299,11 +344,11 @@ def run_tune(plan: TunePlan, show_progress: bool = True) -> TuneResult:
             board.finish(outcome.key, status if outcome.error is None else f"failed: {status}")
 
     if board is None:
-        _, interrupted = run_jobs(jobs, parallel, on_event, on_outcome)
+        _, interrupted = executor.run(jobs, parallel, on_event, on_outcome)
     else:
         with board:
-            _, interrupted = run_jobs(jobs, parallel, on_event, on_outcome)
-    return write_outputs(optuna, plan, interrupted)
+            _, interrupted = executor.run(jobs, parallel, on_event, on_outcome)
+    return interrupted
 
 
 def _trial_row(trial: Any) -> dict[str, Any]:

@@ -84,6 +84,8 @@ class Registry:
     broken: list[BrokenPlugin] = field(default_factory=list)
     # Asks the loaded plugins' ``install_hint`` hooks; a registry built by hand has none to ask.
     install_hint: Callable[[str, str], str | None] = field(default=lambda kind, name: None, repr=False)
+    # Asks the loaded plugins' ``experiment_executor`` hooks: ``(config, address) -> Executor | None``.
+    experiment_executor: Callable[[Any, str | None], Any] = field(default=lambda config, address: None, repr=False)
 
     def all(self) -> list[Component]:
         return [c for by_name in self.components.values() for c in by_name.values()]
@@ -190,7 +192,9 @@ def load_registry(
     if trace is not None:
         pm.trace.root.setwriter(trace)
         pm.enable_tracing()
-    registry = Registry(install_hint=lambda kind, name: _ask_install_hint(pm, kind, name))
+    registry = Registry(install_hint=lambda kind, name: _ask_install_hint(pm, kind, name),
+                        experiment_executor=lambda config, address: pm.hook.experiment_executor(
+                            config=config, address=address))
     sources: dict[str, tuple[str, str]] = {}
 
     candidates: list[tuple[str, str, str, Callable[[], object]]] = []

@@ -17,3 +17,4 @@ def make_ray_backend(run: RunContext) -> Backend:
 def register_backends(register):
     register("ray", make_ray_backend, RayBackendConfig,
              "Ray actors: n_workers parallel rollout workers, n_learners learners averaging gradients (gloo)")
+from joyrl_backend_ray.experiments import experiment_executor  # noqa: F401  (the hook: seeds and trials as Ray tasks)

@@ -1,0 +1,90 @@
+"""Seeds as Ray tasks (joyrl-backend-ray's ``experiment_executor``), on one local Ray of 2 CPUs shut
+down after the module: the same per-seed results as local processes, failures reported, and seeds of
+``mp_backend: ray`` runs that never wait on each other's CPUs."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+import yaml
+from conftest import SKILL_PLUGIN, read_episodes
+
+from joyrl_core.experiments.seeds import run_seeds
+
+ray = pytest.importorskip("ray")
+
+TINY_DQN = {
+    "general_cfg": {"algo_name": "DQN", "max_episode": -1, "max_env_steps": 400, "max_step": 200,
+                    "online_eval": True, "online_eval_episode": 1, "eval_every_steps": 200,
+                    "model_save_fre": 100000, "save_fig": False, "loggers": ["csv"]},
+    "algo_cfg": {"value_layers": [{"layer_type": "linear", "layer_dim": [16], "activation": "relu"}],
+                 "batch_size": 16, "learning_starts": 64, "train_freq": 4, "lr": 0.001},
+    "env_cfg": {"id": "CartPole-v1"},
+}
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING,
+             log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def runs_of(experiment):
+    record = json.loads((experiment.root / "experiment.json").read_text())
+    return record, {int(seed): run for seed, run in record["runs"].items()}
+
+
+def test_seeds_as_ray_tasks_match_local_processes(ray_cluster, registry, tmp_path):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(TINY_DQN))
+    results = {}
+    for cluster in (None, "local"):
+        experiment = run_seeds(config, [f"general_cfg.task_dir={tmp_path / str(cluster)}"], [1, 2], jobs=2,
+                               registry=registry, show_progress=False, cluster=cluster)
+        assert not experiment.failed and not experiment.interrupted
+        record, runs = runs_of(experiment)
+        assert record["executor"] == ("ray" if cluster else "processes") and record["jobs"] == 2
+        results[cluster] = {seed: (read_episodes(experiment.root / run["task"]),
+                                   (experiment.root / run["task"] / "results" / "evals.csv").read_text())
+                            for seed, run in runs.items()}
+    for seed in (1, 2):
+        (ray_rows, ray_evals), (local_rows, local_evals) = results["local"][seed], results[None][seed]
+        assert [(r["env_steps"], r["reward"]) for r in ray_rows] == [(r["env_steps"], r["reward"]) for r in local_rows]
+        assert [row.split(",")[:3] for row in ray_evals.splitlines()] == \
+            [row.split(",")[:3] for row in local_evals.splitlines()]
+    assert [r["reward"] for r in results["local"][1][0]] != [r["reward"] for r in results["local"][2][0]]
+
+
+def test_a_failed_seed_on_ray_is_reported_and_the_others_finish(ray_cluster, cli, tmp_path, make_distribution):
+    make_distribution("joyrl-skill", "joyrl_skill", SKILL_PLUGIN)
+    config = tmp_path / "skill.yaml"
+    config.write_text(yaml.safe_dump({"general_cfg": {"algo_name": "SKILL", "max_episode": 3, "max_step": 50,
+                                                      "save_fig": False, "task_dir": str(tmp_path / "tasks")}}))
+    # Seed 13 kills its Ray worker, 14 raises: both are reported, neither is retried; 12 finishes.
+    result = cli("run", str(config), "--seeds", "12-14", "--cluster", "local")
+    assert result.exit_code == 1, result.output
+    assert "seed 12: Train_CartPole-v1_SKILL_" in result.output
+    assert "seed 13: FAILED: its Ray worker died (" in result.output
+    assert "seed 14: FAILED: RuntimeError: seed 14 fails on purpose" in result.output
+    [exp] = (tmp_path / "tasks").iterdir()
+    runs = json.loads((exp / "experiment.json").read_text())["runs"]
+    assert runs["13"]["task"] is None and len(read_episodes(exp / runs["12"]["task"])) == 3
+    assert len([p for p in exp.iterdir() if p.is_dir()]) == 2  # 12's and 14's folders: 13 was not run again
+
+
+def test_seeds_of_ray_backend_runs_go_as_many_as_their_actors_fit(ray_cluster, registry, tmp_path):
+    # Each run places 1 worker + 1 learner (1 CPU each): on 2 CPUs one run at a time, --jobs 2 or not.
+    document = {**TINY_DQN, "general_cfg": {**TINY_DQN["general_cfg"], "mp_backend": "ray", "n_workers": 1,
+                                            "max_env_steps": 300}}
+    experiment = run_seeds(document, [f"general_cfg.task_dir={tmp_path}"], [1, 2], jobs=2, registry=registry,
+                           show_progress=False)
+    assert not experiment.failed, experiment.outcomes
+    record, runs = runs_of(experiment)
+    assert record["executor"] == "ray" and record["jobs"] == 1
+    for seed, run in runs.items():
+        summary = json.loads((experiment.root / run["task"] / "results" / "summary.json").read_text())
+        assert summary["env_steps"] >= 300
