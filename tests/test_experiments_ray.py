@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import pytest
 import yaml
@@ -79,12 +80,29 @@ def test_a_failed_seed_on_ray_is_reported_and_the_others_finish(ray_cluster, cli
 def test_seeds_of_ray_backend_runs_go_as_many_as_their_actors_fit(ray_cluster, registry, tmp_path):
     # Each run places 1 worker + 1 learner (1 CPU each): on 2 CPUs one run at a time, --jobs 2 or not.
     document = {**TINY_DQN, "general_cfg": {**TINY_DQN["general_cfg"], "mp_backend": "ray", "n_workers": 1,
-                                            "max_env_steps": 300}}
+                                            "max_env_steps": None, "max_episode": 4, "online_eval": False}}
     experiment = run_seeds(document, [f"general_cfg.task_dir={tmp_path}"], [1, 2], jobs=2, registry=registry,
                            show_progress=False)
     assert not experiment.failed, experiment.outcomes
     record, runs = runs_of(experiment)
     assert record["executor"] == "ray" and record["jobs"] == 1
     for seed, run in runs.items():
-        summary = json.loads((experiment.root / run["task"] / "results" / "summary.json").read_text())
-        assert summary["env_steps"] >= 300
+        assert len(read_episodes(experiment.root / run["task"])) == 4
+
+
+def test_tune_trials_as_ray_tasks(ray_cluster, cli, tmp_path, make_distribution):
+    make_distribution("joyrl-skill", "joyrl_skill", SKILL_PLUGIN)
+    config = tmp_path / "tune.yaml"
+    config.write_text(yaml.safe_dump({
+        "general_cfg": {"algo_name": "SKILL", "max_episode": -1, "max_env_steps": 400, "max_step": 200, "seed": 1,
+                        "save_fig": False, "loggers": ["csv"], "task_dir": str(tmp_path / "tasks")},
+        "tune": {"n_trials": 2, "sampler": "random", "pruner": "none", "seed": 1,
+                 "space": {"algo_cfg.skill": {"categorical": [0, 1]}}}}))
+    result = cli("tune", str(config), "--cluster", "local", "--jobs", "2")
+    assert result.exit_code == 0, result.output
+    assert "trials are evaluated online every 26 env steps" in result.output and "trials: 2 complete" in result.output
+    study = json.loads((tmp_path / "tasks" / "Tune_tune" / "study.json").read_text())
+    for trial in study["trials"]:  # each a normal task folder, with its online evaluations
+        assert (tmp_path / "tasks" / "Tune_tune" / "trials").samefile(Path(trial["task"]).parent)
+        assert (Path(trial["task"]) / "results" / "evals.csv").is_file()
+    assert (tmp_path / "tasks" / "Tune_tune" / "best.yaml").is_file()

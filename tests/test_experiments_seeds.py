@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -93,3 +95,31 @@ def test_bad_seeds_or_config_make_no_folder(cli, tmp_path):
     result = cli("run", str(config), "--jobs", "2")
     assert result.exit_code != 0 and "--jobs goes with --seeds" in result.output
     assert not task_dir.exists()
+
+
+def test_a_script_without_a_main_guard_runs_seeds(tmp_path):
+    # The children never re-import the caller's script, so its unguarded top level runs once.
+    document = {**TINY_DQN, "general_cfg": {**TINY_DQN["general_cfg"], "max_env_steps": 200, "loggers": ["csv"]}}
+    script = tmp_path / "seeds_script.py"
+    script.write_text(
+        "from joyrl_core.experiments.seeds import run_seeds\n"
+        f"experiment = run_seeds({document!r}, ['general_cfg.task_dir={tmp_path / 'tasks'}'], [1, 2], jobs=2,\n"
+        "                       show_progress=False)\n"
+        "print('failed:', [o.error for o in experiment.failed])\n"
+    )
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.splitlines() == ["failed: []"]
+    [exp] = (tmp_path / "tasks").iterdir()
+    assert sorted(json.loads((exp / "experiment.json").read_text())["runs"]) == ["1", "2"]
+
+
+def test_the_executor_is_a_plugin_s_or_local_processes(registry, monkeypatch):
+    from joyrl_core.experiments.executors import choose_executor
+    from joyrl_core.experiments.processes import ProcessExecutor
+
+    config = seed_config(registry, TINY_DQN, [], 1)
+    monkeypatch.setattr(registry, "experiment_executor", lambda config, address: None)  # no plugin answers
+    assert isinstance(choose_executor(registry, config, None), ProcessExecutor)
+    with pytest.raises(ConfigError, match="^--cluster auto: no installed plugin runs experiments on a cluster"):
+        choose_executor(registry, config, "auto")

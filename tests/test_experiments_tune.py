@@ -13,7 +13,14 @@ import yaml
 from conftest import REPO_ROOT, SKILL_PLUGIN, joyrl_script
 
 from joyrl_core import load_registry
-from joyrl_core.experiments.tune import STUDY_NAME, finished_count, plan_tune, run_tune
+from joyrl_core.experiments.tune import (
+    STUDY_NAME,
+    finished_count,
+    plan_tune,
+    run_tune,
+    startup_trials,
+    warmup_steps,
+)
 
 TINY_DQN = {
     "general_cfg": {"algo_name": "DQN", "max_episode": -1, "max_env_steps": 300, "max_step": 200, "seed": 1,
@@ -154,3 +161,11 @@ def test_every_tune_key_is_in_the_readme():
 def test_every_shipped_tune_example_plans(registry, path):
     plan = plan_tune(registry, path)
     assert plan.tune.n_trials >= 1 and plan.params
+
+
+def test_median_pruner_defaults_follow_the_study(registry):
+    plan = plan_tune(registry, REPO_ROOT / "examples" / "tune_cartpole_dqn.yaml")
+    assert plan.tune.pruner == "median" and plan.tune.startup_trials is None and plan.tune.warmup_steps is None
+    assert startup_trials(plan.tune) == 3 and warmup_steps(plan) == 3000  # 16 trials / 5; 30k env steps / 10
+    plan.tune.n_trials, plan.tune.warmup_steps = 4, 0
+    assert startup_trials(plan.tune) == 2 and warmup_steps(plan) == 0
