@@ -19,7 +19,7 @@ from typing import Any
 
 from joyrl_core.config import RunConfig, resolve_config
 from joyrl_core.errors import ConfigError
-from joyrl_core.contracts.executor import Job, JobOutcome
+from joyrl_core.contracts.executor import Executor, Job, JobOutcome
 from joyrl_core.experiments.executors import choose_executor
 from joyrl_core.experiments.processes import child_torch_threads
 from joyrl_core.experiments.progress import ProgressBoard, ReportingLogger, without_console
@@ -122,8 +122,9 @@ def run_seeds(source: ConfigSource, overrides: Sequence[str], seeds: Sequence[in
                               source_label)
 
 
-def _run_seed_jobs(executor, first: RunConfig, source: ConfigSource, overrides: Sequence[str], seeds: Sequence[int],
-                   parallel: int, threads: int, show_progress: bool, source_label: str | None) -> Experiment:
+def _run_seed_jobs(executor: Executor, first: RunConfig, source: ConfigSource, overrides: Sequence[str],
+                   seeds: Sequence[int], parallel: int, threads: int, show_progress: bool,
+                   source_label: str | None) -> Experiment:
     general = first.general
     exp = create_unique_dir(Path(general.task_dir).resolve(),
                             f"Exp_{safe_name(env_id_of(first))}_{safe_name(general.algo_name)}")

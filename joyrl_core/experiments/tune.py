@@ -25,7 +25,7 @@ import numpy as np
 import yaml
 
 from joyrl_core.config import RunConfig, check_document, read_yaml_file, resolve_config
-from joyrl_core.contracts.executor import Job, JobOutcome
+from joyrl_core.contracts.executor import Executor, Job, JobOutcome
 from joyrl_core.contracts.logger import Logger
 from joyrl_core.contracts.records import EpisodeRecord
 from joyrl_core.errors import ConfigError
@@ -297,7 +297,7 @@ def run_tune(plan: TunePlan, show_progress: bool = True, registry: Registry | No
     return write_outputs(optuna, plan, interrupted)
 
 
-def _run_trials(optuna: Any, plan: TunePlan, executor: Any, show_progress: bool) -> bool:
+def _run_trials(optuna: Any, plan: TunePlan, executor: Executor, show_progress: bool) -> bool:
     plan.study_dir.mkdir(parents=True, exist_ok=True)
     study = _open_study(optuna, plan, 0)
     spec = study.user_attrs.get("spec")

@@ -159,7 +159,8 @@ def experiment_executor(config: RunConfig, address: str | None) -> Executor | No
         n_learners = getattr(config.backend, "n_learners", 1)
         own = getattr(config.backend, "ray_address", None)
         if address is not None and own is not None and address != own:
-            raise ConfigError(f"--cluster {address}: the config's general_cfg.ray_address is {own!r}; give one of the two")
+            raise ConfigError(f"--cluster {address}: the config's general_cfg.ray_address is {own!r}; "
+                              "give one of the two")
         return RayExecutor(_session_address(address or own), general.n_workers + n_learners)
     if address is not None:
         return RayExecutor(_session_address(address), 0)
