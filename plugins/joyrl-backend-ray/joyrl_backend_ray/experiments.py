@@ -65,16 +65,20 @@ class RayExecutor(Executor):
 
     name = "ray"
 
-    def __init__(self, address: str | None, actors_per_run: int):
+    def __init__(self, address: str | None, actors_per_run: int, given_by: str = "--cluster"):
         self.address = address  # None: start a local Ray (unless this process already has one)
         self.actors_per_run = actors_per_run  # 0: the run holds one CPU itself
+        self.given_by = given_by  # what the user wrote the address in, for the errors
         self._session: Any = None
 
     def open(self) -> None:
-        from joyrl_backend_ray.session import RaySession
+        from joyrl_backend_ray.session import RayClusterError, RaySession
 
         self._session = RaySession(self.address, log)
-        self._session.open()
+        try:
+            self._session.open()
+        except RayClusterError as exc:
+            raise RayClusterError(str(exc).replace("general_cfg.ray_address", self.given_by, 1)) from None
 
     def close(self) -> None:
         if self._session is not None:
@@ -161,7 +165,8 @@ def experiment_executor(config: RunConfig, address: str | None) -> Executor | No
         if address is not None and own is not None and address != own:
             raise ConfigError(f"--cluster {address}: the config's general_cfg.ray_address is {own!r}; "
                               "give one of the two")
-        return RayExecutor(_session_address(address or own), general.n_workers + n_learners)
+        given_by = "--cluster" if address is not None else "general_cfg.ray_address"
+        return RayExecutor(_session_address(address or own), general.n_workers + n_learners, given_by)
     if address is not None:
         return RayExecutor(_session_address(address), 0)
     return None
