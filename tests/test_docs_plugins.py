@@ -87,8 +87,9 @@ def hook_names() -> list[str]:
 def test_every_hook_spec_has_its_own_section(doc):
     found = sections(doc)
     register_hooks = sorted(kind.hook for kind in hookspecs.COMPONENT_KINDS)
-    assert hook_names() == sorted([*register_hooks, "install_hint"])
+    assert hook_names() == sorted([*register_hooks, "experiment_executor", "install_hint"])
     assert "def install_hint(kind, name)" in found["install_hint"]
+    assert "`config`" in found["experiment_executor"] and "`address`" in found["experiment_executor"]
     for hook in register_hooks:
         assert hook in found, f"docs/plugins.md has no '## {hook}' section"
         body = found[hook]

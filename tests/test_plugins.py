@@ -314,8 +314,10 @@ FACTORY_PRODUCTS = {
 
 def test_every_hookspec_is_documented_and_known():
     specs = _hookspecs()
-    assert set(specs) == set(KINDS) | {"install_hint"}, "every other hook spec registers one kind of component"
+    assert set(specs) == set(KINDS) | {"install_hint", "experiment_executor"}, \
+        "every other hook spec registers one kind of component"
     assert list(inspect.signature(specs.pop("install_hint")).parameters) == ["kind", "name"]
+    assert list(inspect.signature(specs.pop("experiment_executor")).parameters) == ["config", "address"]
     assert set(FACTORY_PRODUCTS) == set(KINDS.values()), "a new kind needs a line in FACTORY_PRODUCTS"
     for name, spec in specs.items():
         doc = inspect.getdoc(spec)
