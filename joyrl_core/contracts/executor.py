@@ -10,6 +10,7 @@ sends a progress event back to the driver; the function's return value is the jo
 
 from __future__ import annotations
 
+import threading
 import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Sequence
@@ -40,7 +41,11 @@ class JobOutcome:
 
 def call_job(job: Job, report: Callable[..., None]) -> JobOutcome:
     """Run ``job`` here and now; its failure becomes the outcome's one-line error, as every executor
-    reports it (a JoyRLError's message, else the exception and where it was raised)."""
+    reports it (a JoyRLError's message, else the exception and where it was raised). While it runs (in
+    the main thread), SIGINT and SIGTERM stop its run cleanly, as Ctrl-C stops ``joyrl run``."""
+    from joyrl_core.run.signals import restore_signals, stop_on_signals
+
+    previous = stop_on_signals() if threading.current_thread() is threading.main_thread() else None
     try:
         return JobOutcome(job.key, result=job.fn(*job.args, report=report))
     except JoyRLError as exc:
@@ -51,6 +56,9 @@ def call_job(job: Job, report: Callable[..., None]) -> JobOutcome:
         last = traceback.extract_tb(exc.__traceback__)[-1:]
         where = f" at {last[0].filename}:{last[0].lineno}" if last else ""
         return JobOutcome(job.key, error=f"{type(exc).__name__}: {exc}{where}")
+    finally:
+        if previous is not None:
+            restore_signals(previous)
 
 
 class Executor(ABC):

@@ -72,12 +72,9 @@ def _without_main_module() -> Iterator[None]:
 def _child(job: Job, events: Any, path: list[str]) -> None:
     import importlib
 
-    from joyrl_core.run.signals import stop_on_signals
-
     # The fork server started with the sys.path of its first user; plugins added since are on ours.
     sys.path[:] = path
     importlib.invalidate_caches()
-    stop_on_signals()
     outcome = call_job(job, lambda *event: events.put(("event", job.key, event)))
     events.put(("outcome", job.key, outcome))
 

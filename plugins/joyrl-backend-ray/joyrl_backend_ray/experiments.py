@@ -42,8 +42,6 @@ def _task(job: Job, events: Any, path: list[str], cwd: str) -> JobOutcome:
     """One job in a Ray worker, as a local process would run it."""
     import importlib
 
-    from joyrl_core.run.signals import restore_signals, stop_on_signals
-
     if os.path.isdir(cwd):
         os.chdir(cwd)
     # Plugins found on the driver's path (a test's distribution, a source checkout) are found here too,
@@ -51,11 +49,9 @@ def _task(job: Job, events: Any, path: list[str], cwd: str) -> JobOutcome:
     own_path = list(sys.path)
     sys.path.extend(p for p in path if p not in sys.path)
     importlib.invalidate_caches()
-    previous = stop_on_signals()  # ray.cancel's KeyboardInterrupt, or a SIGTERM, ends the run cleanly
-    try:
+    try:  # ray.cancel's KeyboardInterrupt, or a SIGTERM, ends the run cleanly (call_job's handlers)
         return call_job(job, lambda *event: events.put((job.key, event)))
     finally:
-        restore_signals(previous)
         sys.path[:] = own_path
         importlib.invalidate_caches()
 
