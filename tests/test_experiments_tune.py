@@ -166,6 +166,6 @@ def test_every_shipped_tune_example_plans(registry, path):
 def test_median_pruner_defaults_follow_the_study(registry):
     plan = plan_tune(registry, REPO_ROOT / "examples" / "tune_cartpole_dqn.yaml")
     assert plan.tune.pruner == "median" and plan.tune.startup_trials is None and plan.tune.warmup_steps is None
-    assert startup_trials(plan.tune) == 3 and warmup_steps(plan) == 3000  # 16 trials / 5; 30k env steps / 10
-    plan.tune.n_trials, plan.tune.warmup_steps = 4, 0
-    assert startup_trials(plan.tune) == 2 and warmup_steps(plan) == 0
+    assert startup_trials(plan.tune) == 2 and warmup_steps(plan) == 3000  # 16 trials / 8; 30k env steps / 10
+    plan.tune.n_trials, plan.tune.warmup_steps = 40, 0
+    assert startup_trials(plan.tune) == 5 and warmup_steps(plan) == 0

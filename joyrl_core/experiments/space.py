@@ -42,7 +42,7 @@ class TuneConfig:
         "median", "Optuna pruner fed by the online evaluations: median, hyperband or none")
     startup_trials: int | None = option(
         None, "trials finished before the median pruner prunes, also TPE's random start-up trials; "
-        "null: a fifth of n_trials (at least 2)", minimum=0)
+        "null: an eighth of n_trials (at least 2)", minimum=0)
     warmup_steps: int | None = option(
         None, "env steps of a trial before the median pruner may stop it; null: a tenth of max_env_steps", minimum=0)
     seed: int = option(0, "sampler seed (with the trial's index); 0 = unseeded", minimum=0)
