@@ -18,7 +18,7 @@ from joyrl_core.experiments.tune import (
     finished_count,
     plan_tune,
     run_tune,
-    startup_trials,
+    pruner_startup_trials,
     warmup_steps,
 )
 
@@ -81,7 +81,7 @@ def test_pruning_stops_a_clearly_worse_trial_and_a_crash_is_a_failed_trial(tmp_p
     document = {"general_cfg": {"algo_name": "SKILL", "max_episode": -1, "max_env_steps": 2000, "max_step": 200,
                                 "seed": 1, "online_eval": True, "online_eval_episode": 1, "eval_every_steps": 200,
                                 "save_fig": False, "loggers": ["csv"]},
-                "tune": {"n_trials": 4, "pruner": "median", "startup_trials": 2, "sampler": "random",
+                "tune": {"n_trials": 4, "pruner": "median", "pruner_startup_trials": 2, "sampler": "random",
                          "space": {"algo_cfg.skill": {"categorical": [0, 1]},
                                    "algo_cfg.fail": {"categorical": [False, True]}}}}
     document["general_cfg"]["task_dir"] = str(tmp_path / "tasks")
@@ -165,7 +165,7 @@ def test_every_shipped_tune_example_plans(registry, path):
 
 def test_median_pruner_defaults_follow_the_study(registry):
     plan = plan_tune(registry, REPO_ROOT / "examples" / "tune_cartpole_dqn.yaml")
-    assert plan.tune.pruner == "median" and plan.tune.startup_trials is None and plan.tune.warmup_steps is None
-    assert startup_trials(plan.tune) == 2 and warmup_steps(plan) == 3000  # 16 trials / 8; 30k env steps / 10
+    assert plan.tune.pruner == "median" and plan.tune.pruner_startup_trials is None and plan.tune.warmup_steps is None
+    assert pruner_startup_trials(plan.tune) == 2 and warmup_steps(plan) == 3000  # 16 trials / 8; 30k env steps / 10
     plan.tune.n_trials, plan.tune.warmup_steps = 40, 0
-    assert startup_trials(plan.tune) == 5 and warmup_steps(plan) == 0
+    assert pruner_startup_trials(plan.tune) == 5 and warmup_steps(plan) == 0

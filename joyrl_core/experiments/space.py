@@ -40,9 +40,9 @@ class TuneConfig:
     sampler: Literal["tpe", "random"] = option("tpe", "Optuna sampler: tpe (TPESampler) or random")
     pruner: Literal["median", "hyperband", "none"] = option(
         "median", "Optuna pruner fed by the online evaluations: median, hyperband or none")
-    startup_trials: int | None = option(
-        None, "trials finished before the median pruner prunes, also TPE's random start-up trials; "
-        "null: an eighth of n_trials (at least 2)", minimum=0)
+    startup_trials: int = option(5, "TPE's random start-up trials (RL Zoo's 5)", minimum=0)
+    pruner_startup_trials: int | None = option(
+        None, "trials finished before the median pruner prunes; null: an eighth of n_trials (at least 2)", minimum=0)
     warmup_steps: int | None = option(
         None, "env steps of a trial before the median pruner may stop it; null: a tenth of max_env_steps", minimum=0)
     seed: int = option(0, "sampler seed (with the trial's index); 0 = unseeded", minimum=0)

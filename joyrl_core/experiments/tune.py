@@ -144,12 +144,15 @@ def base_config(plan: TunePlan, registry: Registry) -> RunConfig:
     return resolve_config(registry, plan.document, plan.overrides, source=plan.label)
 
 
-def startup_trials(tune: TuneConfig) -> int:
-    """``tune.startup_trials``, or where it is null an eighth of the study (at least 2; RL Zoo's 5 of
-    its 500 trials is 1%): the median pruner compares each trial with the finished ones, and every
+def pruner_startup_trials(tune: TuneConfig) -> int:
+    """``tune.pruner_startup_trials``, or where it is null an eighth of the study (at least 2; RL Zoo's
+    5 of its 500 trials is 1%): the median pruner compares each trial with the finished ones, and every
     start-up trial runs its whole budget, so a small study must start comparing early for pruning to
-    save much."""
-    return tune.startup_trials if tune.startup_trials is not None else max(2, tune.n_trials // 8)
+    save much. TPE's own start-up (``startup_trials``) stays apart: fewer random trials there makes
+    TPE settle early on a poor region (measured on the CartPole study: 2 found no solver in 16 trials)."""
+    if tune.pruner_startup_trials is not None:
+        return tune.pruner_startup_trials
+    return max(2, tune.n_trials // 8)
 
 
 def warmup_steps(plan: TunePlan) -> int:
@@ -167,13 +170,14 @@ def _sampler(optuna: Any, tune: TuneConfig, slot: int) -> Any:
     seed = tune.seed + slot if tune.seed else None
     if tune.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials(tune))
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=tune.startup_trials)
 
 
 def _pruner(optuna: Any, plan: TunePlan) -> Any:
     tune = plan.tune
     if tune.pruner == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=startup_trials(tune), n_warmup_steps=warmup_steps(plan))
+        return optuna.pruners.MedianPruner(n_startup_trials=pruner_startup_trials(tune),
+                                           n_warmup_steps=warmup_steps(plan))
     if tune.pruner == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=plan.eval_every_steps,
                                               max_resource=plan.max_env_steps or "auto")
