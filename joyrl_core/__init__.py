@@ -64,8 +64,9 @@ from joyrl_core.outputs.trajectories import (
 from joyrl_core.plugins.registry import Component, Registry, load_registry
 from joyrl_core.run.api import Policy, load_policy, train
 from joyrl_core.run.context import RunContext
-from joyrl_core.run.rollout import EnvRunner, EpisodeResult, greedy_policy
+from joyrl_core.run.rollout import EnvRunner, EpisodeResult, FinishedEpisode, VectorEnvRunner, greedy_policy
 from joyrl_core.run.start import start_run
+from joyrl_core.run.stop import StopRules
 from joyrl_core.run.trainer import Trainer, restore_agent
 from joyrl_core.run.transition_log import TransitionLog
 
@@ -100,6 +101,7 @@ __all__ = [
     "EnvSpec",
     "EpisodeRecord",
     "EpisodeResult",
+    "FinishedEpisode",
     "ExtraColumns",
     "ExtraKeys",
     "GeneralConfig",
@@ -117,10 +119,12 @@ __all__ = [
     "RunContext",
     "RunShape",
     "RunSummary",
+    "StopRules",
     "Trainer",
     "Trajectory",
     "TrajectoryWriter",
     "TransitionLog",
+    "VectorEnvRunner",
     "__version__",
     "allocate_transitions",
     "config_to_dict",
