@@ -590,3 +590,16 @@ def test_dqn_on_vectorized_workers_reports_its_policy_lag(ray_cluster, registry,
     assert summary.env_steps == 600 and summary.update_steps == 600 - 62
     assert summary.learner_batches >= 600 // 32 and summary.policy_lag_max >= 1
     assert 0 < summary.policy_lag_mean <= summary.policy_lag_max
+
+
+def test_ppo_with_two_learners_keeps_the_replicas_identical(ray_cluster, registry, tmp_path):
+    """Every replica takes every rollout and shuffles it with the same generator state (the driver's
+    agent's), so the averaged gradient is the one-learner gradient and the replicas never drift apart."""
+    cfg = ray_config(registry, tmp_path / "tasks", "algo_cfg.n_steps=16", "env_cfg.n_envs=2",
+                     yaml=REPO_ROOT / "examples" / "cartpole_ppo.yaml", n_workers=1, n_learners=2, seed=4,
+                     max_env_steps=320)
+    summary, _ = joyrl_core.start_run(cfg, registry)
+    assert summary.env_steps == 320 and summary.policy_lag_max == 0
+    # 10 rollouts of 16 steps x 2 envs; each is one minibatch (batch_size 256 > 32 rows) for 20 epochs.
+    assert summary.update_steps == 10 * 20
+    assert summary.replicas_in_sync is True
