@@ -238,9 +238,9 @@ def test_a_killed_worker_is_restarted_and_the_run_goes_on(ray_cluster, registry,
 
 
 def test_more_actors_than_cpus_share_them(ray_cluster, registry, tmp_path):
-    cfg = random_config(registry, tmp_path / "tasks", max_episode=6, seed=1, n_workers=3)
+    cfg = random_config(registry, tmp_path / "tasks", max_episode=30, seed=1, n_workers=3)
     summary, task = joyrl_core.start_run(cfg, registry)
-    assert summary.episodes == 6
+    assert summary.episodes == 30
     assert all(w["episodes"] > 0 for w in summary.workers)
     assert "share" in (task.logs / "run.log").read_text(encoding="utf-8")
 

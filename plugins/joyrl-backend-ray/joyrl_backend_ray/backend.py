@@ -8,7 +8,11 @@ Data flow (one driver, ``n_workers`` workers, ``n_learners`` learner replicas)::
     learner 0 --> (update steps, metrics, save points, new weights)  ->  driver: weights version += 1
     worker i <--collect(version, [weights ref])-- fetches the weights only when its version differs
 
-The driver is the one place that counts episodes, env steps and update steps; it checkpoints and
+The driver is the one place that counts episodes, env steps and update steps, step by step under the
+run's :class:`joyrl_core.StopRules` (what it counts and where it stops are the single backend's). Off-policy,
+workers collect while the learners learn; with an on-policy buffer (``ordered_rollouts``) the run goes
+in rounds: every worker collects one rollout with the newest weights, and the next round starts once
+the learners took them all in (policy lag 0). The driver checkpoints and
 evaluates with a CPU copy of the agent (the :class:`joyrl_core.Trainer` pieces: ``save``,
 ``evaluate``, the save point with online evaluation and best model, trajectories, the final summary).
 Test mode needs no parallelism and runs the core's ``Trainer.test`` in this process.
