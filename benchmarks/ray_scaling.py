@@ -9,15 +9,20 @@
    env step once the buffer holds a batch, and the learners hold the worker back, so past that point
    env steps per second are updates per second.
 
-Both use epsilon 1 throughout (random actions), so episodes have the same length distribution in
+3. On-policy, env-bound: PPO on the same slow env, each worker stepping 2 envs, rollouts of 64 steps
+   per env. Ray runs PPO in rounds (every worker collects a rollout with the newest weights, the
+   learner updates once all are in), so a second worker adds a rollout per round at the cost of a
+   longer update. Env steps per second with 1 and 2 workers.
+
+Parts 1 and 2 use epsilon 1 throughout (random actions), so episodes have the same length distribution in
 every setting and only the speed differs. Rates are measured from the 10th episode (env-bound) or
 from the first episode after learning started (learner-bound) to the last, leaving Ray's and the
 actors' start-up out. Every setting runs ``--repeat`` times, in rounds, and the best rate counts (the
-machine may be shared). Targets: workers 2 vs 1 >= 1.7x, learners 2 vs 1 >= 1.5x.
+machine may be shared). Targets: workers 2 vs 1 >= 1.7x (DQN and PPO), learners 2 vs 1 >= 1.5x.
 
-    python benchmarks/ray_scaling.py [--episodes-env 200] [--updates 500] [--repeat 2]
+    python benchmarks/ray_scaling.py [--episodes-env 200] [--updates 500] [--ppo-steps 6000] [--repeat 2]
 
-The last line is ``summary: workers_2v1=X learners_2v1=Y``.
+The last line is ``summary: workers_2v1=X learners_2v1=Y ppo_workers_2v1=Z``.
 """
 
 from __future__ import annotations
@@ -121,6 +126,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--episodes-env", type=int, default=200, help="episodes per env-bound run")
     parser.add_argument("--updates", type=int, default=500, help="gradient steps per learner-bound run (about)")
+    parser.add_argument("--ppo-steps", type=int, default=6000, help="env steps per on-policy (PPO) run")
     parser.add_argument("--repeat", type=int, default=2, help="rounds of every setting; the best rate counts")
     args = parser.parse_args()
 
@@ -150,6 +156,12 @@ def main() -> None:
             "general_cfg.loggers=[]", "env_cfg.id=CartPole-v1", "general_cfg.mp_backend=ray",
             "general_cfg.n_workers=1", f"algo_cfg.batch_size={LEARNER_BATCH}",
             "algo_cfg.value_layers=[{layer_dim: [256]}, {layer_dim: [256]}]"]
+        ppo_base = [
+            "general_cfg.algo_name=PPO", "general_cfg.max_episode=-1", f"general_cfg.max_env_steps={args.ppo_steps}",
+            "general_cfg.max_step=100", "general_cfg.seed=1", "general_cfg.save_fig=false",
+            "general_cfg.online_eval=false", "general_cfg.model_save_fre=1000000", f"general_cfg.task_dir={tmp}",
+            "general_cfg.loggers=[]", "general_cfg.mp_backend=ray", "env_cfg.n_envs=2", "algo_cfg.n_steps=64",
+            "algo_cfg.batch_size=64", "algo_cfg.n_epochs=4", *slow_env]
         for _ in range(args.repeat):
             _, clock = run(registry, env_base + ["general_cfg.mp_backend=single"])
             measure("env-bound", "single", "env steps/s", clock.steps_per_sec())
@@ -162,6 +174,9 @@ def main() -> None:
                 for n in (1, 2):
                     _, clock = run(registry, env_base + ["general_cfg.mp_backend=ray", f"general_cfg.n_workers={n}"])
                     measure("env-bound", f"ray, {n} worker(s)", "env steps/s", clock.steps_per_sec())
+                for n in (1, 2):
+                    _, clock = run(registry, ppo_base + [f"general_cfg.n_workers={n}"])
+                    measure("on-policy", f"ppo ray, {n} worker(s)", "env steps/s", clock.steps_per_sec())
                 for k in (1, 2):
                     summary, clock = run(registry, learner_base, n_learners=k)
                     rate = clock.steps_per_sec(from_steps=LEARNER_BATCH + 50)
@@ -179,7 +194,8 @@ def main() -> None:
     workers = best["ray, 2 worker(s)"] / best["ray, 1 worker(s)"]
     learners = best["ray, 2 learner(s)"] / best["ray, 1 learner(s)"]
     print(f"workers 2 vs single: {best['ray, 2 worker(s)'] / best['single']:.2f}x")
-    print(f"summary: workers_2v1={workers:.2f} learners_2v1={learners:.2f}")
+    ppo = best["ppo ray, 2 worker(s)"] / best["ppo ray, 1 worker(s)"]
+    print(f"summary: workers_2v1={workers:.2f} learners_2v1={learners:.2f} ppo_workers_2v1={ppo:.2f}")
 
 
 if __name__ == "__main__":

@@ -65,8 +65,9 @@ from joyrl_core.outputs.trajectories import (
 from joyrl_core.plugins.registry import Component, Registry, load_registry
 from joyrl_core.run.api import Policy, load_policy, train
 from joyrl_core.run.context import RunContext
-from joyrl_core.run.rollout import EnvRunner, EpisodeResult, greedy_policy
+from joyrl_core.run.rollout import EnvRunner, EpisodeResult, FinishedEpisode, VectorEnvRunner, greedy_policy
 from joyrl_core.run.start import start_run
+from joyrl_core.run.stop import StopRules
 from joyrl_core.run.trainer import Trainer, restore_agent
 from joyrl_core.run.transition_log import TransitionLog
 
@@ -102,6 +103,7 @@ __all__ = [
     "EpisodeRecord",
     "EpisodeResult",
     "Executor",
+    "FinishedEpisode",
     "ExtraColumns",
     "ExtraKeys",
     "GeneralConfig",
@@ -121,10 +123,12 @@ __all__ = [
     "RunContext",
     "RunShape",
     "RunSummary",
+    "StopRules",
     "Trainer",
     "Trajectory",
     "TrajectoryWriter",
     "TransitionLog",
+    "VectorEnvRunner",
     "__version__",
     "allocate_transitions",
     "call_job",

@@ -12,7 +12,9 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def run(self) -> RunSummary:
-        """Train or test (``general_cfg.mode``) until ``max_episode`` or Ctrl-C, and report the counters.
+        """Train or test (``general_cfg.mode``) and report the counters. Training stops when the run's
+        :class:`joyrl_core.StopRules` say so (episodes, env steps, update steps, ``stop_reward``, Ctrl-C);
+        a backend asks them and refuses (``StopRules.refuse``, when built) a key it cannot honour.
 
         Ctrl-C (``KeyboardInterrupt``) must end the run cleanly: write the final checkpoint and return a
         summary with ``interrupted=True`` rather than raise.

@@ -26,7 +26,9 @@ class RunSummary:
     ``wall_time`` includes ``eval_time``, the seconds spent in online evaluation. ``ended`` is
     ``completed``, ``interrupted`` (Ctrl-C or SIGTERM) or ``failed``, set by ``start_run``; a failed run's
     ``error`` is the one-line message the user saw. In test mode ``update_steps`` is the tested
-    checkpoint's count (test mode makes none).
+    checkpoint's count (test mode makes none). ``stop_reason`` is the rule that ended training
+    (:class:`joyrl_core.StopRules`): ``max_episode``, ``max_env_steps``, ``max_update_steps``,
+    ``stop_reward`` or ``interrupted``; ``None`` in test mode.
 
     ``reward_threshold`` is the score that counts as solving the env (gymnasium's
     ``spec.reward_threshold``, else ``stop_reward``; ``None`` where neither is set); ``solved`` says
@@ -50,3 +52,4 @@ class RunSummary:
     reward_threshold: float | None = None
     solved: bool | None = None
     verdict: str = ""
+    stop_reason: str | None = None

@@ -55,6 +55,7 @@ class EpisodeResult:
     wall_time: float
     frames: list[np.ndarray] = field(default_factory=list)
     trajectory: Trajectory | None = None
+    cut: bool = False  # stopped by ``on_step`` (the run's stop) before the episode ended
 
 
 def _trajectory(log: TransitionLog, episode_reward: float) -> Trajectory:
@@ -152,7 +153,7 @@ class EnvRunner:
         Every transition goes to ``buffer`` as stream 0, with row 0 of the policy's extras; the last one of an episode cut by the env's time limit or by
         ``max_steps`` is pushed with ``terminated=False, truncated=True``, so its value bootstraps;
         ``on_step`` runs after each step (the single backend learns there) and returns ``True`` to end
-        the episode there (the run has reached its step budget). ``record_frames`` > 0 keeps up to that many rendered frames; ``record_trajectory`` keeps
+        the episode there (the run stops); the result's ``cut`` says whether that ended it early. ``record_frames`` > 0 keeps up to that many rendered frames; ``record_trajectory`` keeps
         the episode's transitions as a :class:`Trajectory` (imitation and offline RL data).
 
         An exception in the env's ``reset``/``step`` becomes an :class:`EnvError`, and (with
@@ -170,7 +171,7 @@ class EnvRunner:
             frames.append(env.render())
         log = TransitionLog() if record_trajectory else None
         total = 0.0
-        terminated = truncated = False
+        terminated = truncated = stopped = False
         info: dict[str, Any] = {}
         length = 0
         while length < self.max_steps:
@@ -192,12 +193,14 @@ class EnvRunner:
             if len(frames) and len(frames) < record_frames:
                 frames.append(env.render())
             if on_step is not None and on_step():
+                stopped = not (terminated or cut)
                 break
             if terminated or truncated:
                 break
         total = self._env_return(info, total)
         trajectory = _trajectory(log, total) if log is not None and len(log) else None
-        return EpisodeResult(total, length, bool(terminated), time.perf_counter() - start, frames, trajectory)
+        return EpisodeResult(total, length, bool(terminated), time.perf_counter() - start, frames, trajectory,
+                             cut=stopped)
 
 
 @dataclass

@@ -23,6 +23,7 @@ from joyrl_core.outputs.video import FRAME_CAP, write_gif
 from joyrl_core.run.context import RunContext, load_run_checkpoint
 from joyrl_core.run.finite import non_finite_metrics, non_finite_tensors
 from joyrl_core.run.rollout import EnvRunner, EpisodeResult, VectorEnvRunner, greedy_policy
+from joyrl_core.run.stop import StopRules
 
 
 # An offline run reports its averaged update metrics (and its progress) every this many update steps.
@@ -69,7 +70,7 @@ class Trainer:
         # Save points and evaluations are scheduled by train(); none happen before it starts.
         self._next_save = math.inf
         self._next_eval = math.inf
-        self._solved = False
+        self.stop = StopRules(self.general)
         self._start = time.perf_counter()
         self._speed_mark = (self._start, 0)
         self._speed = 0.0
@@ -178,10 +179,8 @@ class Trainer:
             if frames:
                 # The GIF of a training run shows the best model so far playing greedily.
                 write_gif(frames, self.run.task.videos / "video.gif", fps=self.run.render_fps)
-        stop_reward = self.general.stop_reward
-        if stop_reward is not None and mean >= stop_reward:
-            self._solved = True
-            self.run.log.info("eval mean %.2f reached stop_reward %.2f: training stops", mean, stop_reward)
+        if self.stop.evaluated(mean):
+            self.run.log.info("eval mean %.2f reached stop_reward %.2f: training stops", mean, self.stop.stop_reward)
         self.summary.eval_time += time.perf_counter() - start
         train_time = time.perf_counter() - self._start - self.summary.eval_time
         self.run.loggers.log_metrics(
@@ -229,11 +228,9 @@ class Trainer:
         return self._out_of_steps()
 
     def _out_of_steps(self) -> bool:
-        """A step budget is spent, or an evaluation reached ``stop_reward``: end the run now."""
-        general = self.general
-        return (self._solved
-                or (general.max_env_steps is not None and self.counters.env_steps >= general.max_env_steps)
-                or (general.max_update_steps is not None and self.agent.update_steps >= general.max_update_steps))
+        """Whether the run stops now (:class:`StopRules`: a budget is spent, an evaluation reached
+        ``stop_reward``)."""
+        return self.stop.out_of_steps(self.counters.env_steps, self.agent.update_steps)
 
     def _episode_metrics(self) -> dict[str, float]:
         metrics = {k: self._metric_sums[k] / self._metric_counts[k] for k in self._metric_sums}
@@ -266,39 +263,35 @@ class Trainer:
                           counters.episodes, result.reward, result.length, counters.env_steps, speed)
         self.summary.last_rewards.append(result.reward)
 
-    def _episodes_left(self, first_episode: int) -> bool:
-        """Whether training goes on: episodes and env steps within their budgets."""
-        max_episode = self.general.max_episode
-        episodes_left = max_episode < 0 or self.counters.episodes - first_episode < max_episode
-        return episodes_left and not self._out_of_steps()
-
     def _act(self, obs: np.ndarray) -> PolicyStep:
         return self.agent.act(obs, self.counters.env_steps)
 
-    def _train_one_env(self, first_episode: int) -> None:
+    def _train_one_env(self) -> None:
         env = self.run.make_env("human" if self._render_mode == "human" else None, train=True)
         runner = self._runner(env, self.run.seed_for("train"))
         try:
-            while self._episodes_left(first_episode):
+            while not self._out_of_steps():
                 result = runner.run_episode(self._act, self.buffer, self._on_step,
                                             record_trajectory=self._trajectories is not None,
                                             episode=self.counters.episodes + 1)
-                self._episode_done(result)
+                # An episode the run's stop cut short is not one of its episodes (joyrl_core.run.stop).
+                if not result.cut and self.stop.count_episode(self.counters.episodes):
+                    self._episode_done(result)
         finally:
             env.close()
 
-    def _train_vector(self, first_episode: int) -> None:
+    def _train_vector(self) -> None:
         venv = self.run.make_vector_env()
         runner = VectorEnvRunner(venv, self.run.seed_for("train"), record_trajectories=self._trajectories is not None,
                                  check_values=self.general.check_env_values, env_id=self.run.env_spec.env_id)
         counters = self.counters
         try:
-            while self._episodes_left(first_episode):
+            while not self._out_of_steps():
                 finished = runner.step(self._act, self.buffer)
                 counters.env_steps += runner.n
                 self._learn()
                 for episode in finished:
-                    if self._episodes_left(first_episode):
+                    if self.stop.count_episode(counters.episodes):
                         self._episode_done(episode.result)
         finally:
             venv.close()
@@ -357,6 +350,7 @@ class Trainer:
         if self.general.load_checkpoint:
             self.counters = restore_agent(self.run, self.agent)
         counters = self.counters
+        self.stop.first_episode = counters.episodes
         self._next_save = _next_multiple(self.agent.update_steps, self.general.model_save_fre)
         if self.general.online_eval and self.general.eval_every_steps is not None:
             self._next_eval = _next_multiple(counters.env_steps, self.general.eval_every_steps)
@@ -367,10 +361,11 @@ class Trainer:
             if offline:
                 self._train_offline()
             elif self.run.config.vector.n_envs > 1:
-                self._train_vector(counters.episodes)
+                self._train_vector()
             else:
-                self._train_one_env(counters.episodes)
+                self._train_one_env()
         except KeyboardInterrupt:
+            self.stop.interrupted()
             self.summary.interrupted = True
             self.run.log.warning("interrupted at episode %d, env step %d", counters.episodes, counters.env_steps)
         except BaseException:
@@ -447,5 +442,6 @@ class Trainer:
         summary.update_steps = self.agent.update_steps
         summary.wall_time = time.perf_counter() - self._start
         summary.best_eval_reward = self.best_eval
+        summary.stop_reason = self.stop.reason
         return summary
 

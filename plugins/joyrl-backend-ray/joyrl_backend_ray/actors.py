@@ -1,13 +1,13 @@
 """The processes of a ``ray`` run: rollout workers and learner replicas (plain classes; Ray wraps them).
 
-A :class:`RolloutWorker` owns one env and an acting copy of the agent. Each ``collect`` call plays whole
-episodes with the weights version the driver names (fetched only when it changed) and returns two
-objects: small episode stats for the driver, and the transitions as arrays, which go to the learners
-through Ray's object store without passing through the driver.
+A :class:`RolloutWorker` owns ``env_cfg.n_envs`` copies of the env and an acting copy of the agent. Each
+``collect`` call takes a number of vectorized steps with the weights version the driver names (fetched
+only when it changed) and returns two objects: small episode stats for the driver, and the transitions
+as arrays, which go to the learners through Ray's object store without passing through the driver.
 
-A :class:`Learner` owns the agent that learns, its buffer and its optimizer. ``train`` takes a batch of
-transitions and, for each, pushes it and calls ``agent.update``, exactly as the single backend does
-after each env step. With several learners every replica receives every batch (so their buffers, and with
+A :class:`Learner` owns the agent that learns, its buffer and its optimizer. ``train`` takes a worker's
+transitions and, for each vector step, pushes its rows (as that worker's env streams) and calls
+``agent.update``, exactly as the single backend does after each vectorized env step. With several learners every replica receives every batch (so their buffers, and with
 them every "is it time to update?" decision, are identical), samples its own share of each gradient
 batch from its own RNG, and averages gradients with the others through a gloo all-reduce installed
 with ``agent.set_gradient_hook``.
@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from joyrl_core import Agent, Batch, Buffer, EnvRunner, EpisodeResult, PolicyStep, RunContext, TransitionLog
+from joyrl_core import Agent, Batch, Buffer, EpisodeResult, PolicyStep, RunContext, TransitionLog, VectorEnvRunner
 
 
 def _set_up_process(run: RunContext, seed: int | None) -> None:
@@ -44,69 +44,86 @@ def _set_up_process(run: RunContext, seed: int | None) -> None:
         torch.manual_seed(seed)
 
 
+def _restarted_by_ray() -> bool:
+    """Whether this actor is a process Ray started again after the first one died."""
+    import ray
+
+    if not ray.is_initialized():  # asking the runtime context would start a Ray
+        return False
+    with warnings.catch_warnings():  # Ray deprecated an attribute this property reads internally
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            return bool(ray.get_runtime_context().was_current_actor_reconstructed)
+        except (AssertionError, RuntimeError):  # not in an actor (a test builds the class in-process)
+            return False
+
+
 class RolloutWorker:
-    """One env, one acting agent, its own seed stream (``run.seed_for("worker", index)``)."""
+    """``env_cfg.n_envs`` copies of the env stepped together, an acting agent, its own seed stream
+    (``run.seed_for("worker", index)``). Its sub-env ``i`` is the run's env stream ``index * n_envs + i``
+    (``Batch.env_ids``), so streams stay distinct across workers."""
 
     def __init__(self, run: RunContext, index: int):
-        import ray
-
         self.index = index
         seed = run.seed_for("worker", index)
-        with warnings.catch_warnings():  # Ray deprecated an attribute this property reads internally
-            warnings.simplefilter("ignore", DeprecationWarning)
-            restarted = ray.get_runtime_context().was_current_actor_reconstructed
-        if restarted:
+        self.restarted = _restarted_by_ray()
+        self.calls = 0
+        if self.restarted:
             # A restarted worker must not replay the episodes of its first life: fresh env seeds.
             seed = None if seed is None else int(np.random.SeedSequence([seed, os.getpid()]).generate_state(1)[0])
         _set_up_process(run, seed)
         self.run = run
         self.agent = run.make_agent(seed)
-        self.record_trajectory = run.config.general.collect_traj
-        self.runner = EnvRunner(run.make_env(None), seed, run.config.general.max_step)
+        general = run.config.general
+        self.runner = VectorEnvRunner(run.make_vector_env(), seed, record_trajectories=general.collect_traj,
+                                      check_values=general.check_env_values, env_id=run.env_spec.env_id)
+        self.sink = TransitionLog()
         self.version = -1
         self.env_steps = 0  # delivered by this process, for the driver's consistency check
-        self.episodes = 0
 
     def ready(self) -> int:
         return os.getpid()
 
-    def collect(self, version: int, weights: list, env_steps: int, max_episodes: int,
-                min_steps: int) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        """Whole episodes until ``min_steps`` transitions are in or ``max_episodes`` episodes were played.
+    def collect(self, version: int, weights: list, env_steps: int,
+                vector_steps: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``vector_steps`` steps of the worker's envs acting with weights version ``version``.
 
-        An episode never spans two calls, so the learner's buffer gets each episode's transitions in
-        order (what n-step returns and episode buffers need) even though batches of several workers
-        interleave. ``weights`` is ``[ObjectRef]`` of version ``version``, fetched only when this worker
-        holds another version. ``env_steps`` is the run's global count when the call was sent;
-        exploration schedules see it advance by this worker's own steps.
+        ``weights`` is ``[ObjectRef]`` of that version, fetched only when this worker holds another.
+        Episodes run on across calls, as in the ``single`` backend's vectorized loop. ``env_steps`` is
+        the run's global count when the call was sent; exploration schedules see it advance by this
+        worker's own steps. Returns small stats for the driver (each finished episode with the vector
+        step it ended in, the version acted with) and the transitions as arrays, vector step by
+        vector step (row ``t * n_envs + i`` is sub-env ``i`` at step ``t``), with the agent's extras.
         """
         if version != self.version:
             import ray
 
             self.agent.set_weights(ray.get(weights[0]))
             self.version = version
-        sink = TransitionLog()
-        agent = self.agent
+        sink, runner, agent = self.sink, self.runner, self.agent
+        sink.clear()
 
         def act(obs: np.ndarray) -> PolicyStep:
             return agent.act(obs, env_steps + len(sink))
 
-        episodes: list[EpisodeResult] = []
-        while len(episodes) < max_episodes and len(sink) < min_steps:
-            episodes.append(self.runner.run_episode(act, sink, record_trajectory=self.record_trajectory))
+        episodes: list[tuple[int, EpisodeResult]] = []
+        for t in range(vector_steps):
+            episodes += [(t, finished.result) for finished in runner.step(act, sink)]
         self.env_steps += len(sink)
-        self.episodes += len(episodes)
+        self.calls += 1
         stats = {
+            "restarted": self.restarted and self.calls == 1,  # the first call of a process Ray restarted
             "episodes": episodes,
-            "steps": len(sink),
+            "vector_steps": vector_steps,
+            "n_envs": runner.n,
+            "version": version,
             "pid": os.getpid(),
             "process_env_steps": self.env_steps,
-            "process_episodes": self.episodes,
         }
         return stats, sink.arrays()
 
     def close(self) -> None:
-        self.runner.env.close()
+        self.runner.venv.close()
 
 
 class ShardedBuffer(Buffer):
@@ -190,6 +207,7 @@ class Learner:
         self.buffer: Buffer | None = ShardedBuffer(buffer, world_size) if buffer is not None and world_size > 1 else buffer
         self._group = False
         self._next_save: int | None = None
+        self.version = 0  # weight updates made: the version of the weights this learner holds
 
     def ready(self) -> int:
         return os.getpid()
@@ -232,38 +250,53 @@ class Learner:
 
     # -- learning --------------------------------------------------------------------------------
 
-    def train(self, data: Mapping[str, np.ndarray] | None, n_steps: int, env_steps: int, episodes: int,
-              save_every: int) -> tuple[dict[str, Any], Any]:
-        """For each of the ``n_steps`` transitions of ``data``: push it, then call ``agent.update``.
+    def rollout_steps(self) -> int | None:
+        """Steps per env stream of one rollout when the buffer hands out ordered rollouts (on-policy
+        learning: ``BufferCapabilities.ordered_rollouts``, whose buffers keep ``n_steps``), else ``None``."""
+        buffer = self.buffer
+        if buffer is None or not buffer.capabilities.ordered_rollouts:
+            return None
+        return int(buffer.n_steps)
 
-        The same sequence as the single backend's loop (and so the same buffer order, update cadence
-        and ``env_steps`` the agent sees). ``env_steps``/``episodes`` are the run's global counts
-        before this batch. Returns a result (update steps, metric sums, and on rank 0 the state at each
-        save point passed: every ``save_every`` update steps) and, on rank 0 when the weights changed,
-        the new acting weights (else ``None``).
+    def train(self, data: Mapping[str, Any] | None, first_stream: int, start: int, stop: int, n_envs: int,
+              version: int, env_steps: int, episodes: list[int], save_every: int) -> tuple[dict[str, Any], Any]:
+        """For each vector step ``start <= t < stop`` of a worker's ``data``: push its ``n_envs`` rows as
+        env streams ``first_stream + i`` (with their extras), then call ``agent.update``.
+
+        The same sequence as the single backend's vectorized loop (and so the same buffer order, update
+        cadence and ``env_steps`` the agent sees). ``version`` is the weights version the worker acted
+        with; the result's ``lag`` is how many weight updates this learner had made since (0: the data
+        is on-policy). ``env_steps`` is the run's global count before step ``start``, ``episodes[t -
+        start]`` the run's episode count after step ``t``. Returns a result (update steps, metric sums,
+        lag, and on rank 0 the state at each save point passed: every ``save_every`` update steps) and,
+        on rank 0 when the weights changed, the new acting weights (else ``None``).
         """
         import ray
 
         agent, buffer = self.agent, self.buffer
         if self._next_save is None:
             self._next_save = (agent.update_steps // save_every + 1) * save_every
-        if data is None or buffer is None:
-            push = None
-            ends = np.zeros(n_steps, dtype=bool)
-        else:
-            columns = (data["obs"], data["actions"], data["rewards"], data["next_obs"], data["terminated"],
-                       data["truncated"])
-            push = buffer.push
-            ends = (data["terminated"] > 0) | (data["truncated"] > 0)
+        lag = self.version - version
+        push = None
+        if data and buffer is not None:
+            columns = [data[name] for name in ("obs", "actions", "rewards", "next_obs", "terminated", "truncated")]
+            extras = data["extras"]
+            env_ids = first_stream + np.arange(n_envs)
+            push = buffer.push_batch
         before = agent.update_steps
         sums: dict[str, float] = {}
         counts: dict[str, int] = {}
         save_points = []
-        for i in range(n_steps):
+        for t in range(start, stop):
             if push is not None:
-                push(*(column[i] for column in columns))
-            episodes += int(ends[i])
-            metrics = agent.update(buffer, env_steps + i + 1)
+                rows = slice(t * n_envs, (t + 1) * n_envs)
+                if extras:
+                    push(*(column[rows] for column in columns), env_ids=env_ids,
+                         extras={name: value[rows] for name, value in extras.items()})
+                else:
+                    push(*(column[rows] for column in columns), env_ids=env_ids)
+            now = env_steps + (t - start + 1) * n_envs
+            metrics = agent.update(buffer, now)
             if metrics is None:
                 continue
             for key, value in metrics.items():
@@ -275,10 +308,13 @@ class Learner:
                 self._next_save = (steps // save_every + 1) * save_every
                 if self.rank == 0:
                     # ray.put copies the state now, so later updates do not change the saved point.
-                    save_points.append({"update_steps": steps, "env_steps": env_steps + i + 1, "episodes": episodes,
+                    save_points.append({"update_steps": steps, "env_steps": now, "episodes": episodes[t - start],
                                         "state": ray.put(agent.state_dict())})
         changed = agent.update_steps != before
-        result = {"update_steps": agent.update_steps, "sums": sums, "counts": counts, "save_points": save_points}
+        if changed:
+            self.version += 1
+        result = {"update_steps": agent.update_steps, "sums": sums, "counts": counts, "save_points": save_points,
+                  "lag": lag}
         return result, (agent.get_weights() if self.rank == 0 and changed else None)
 
     def close(self) -> None:

@@ -8,7 +8,11 @@ Data flow (one driver, ``n_workers`` workers, ``n_learners`` learner replicas)::
     learner 0 --> (update steps, metrics, save points, new weights)  ->  driver: weights version += 1
     worker i <--collect(version, [weights ref])-- fetches the weights only when its version differs
 
-The driver is the one place that counts episodes, env steps and update steps; it checkpoints and
+The driver is the one place that counts episodes, env steps and update steps, step by step under the
+run's :class:`joyrl_core.StopRules` (what it counts and where it stops are the single backend's). Off-policy,
+workers collect while the learners learn; with an on-policy buffer (``ordered_rollouts``) the run goes
+in rounds: every worker collects one rollout with the newest weights, and the next round starts once
+the learners took them all in (policy lag 0). The driver checkpoints and
 evaluates with a CPU copy of the agent (the :class:`joyrl_core.Trainer` pieces: ``save``,
 ``evaluate``, the save point with online evaluation and best model, trajectories, the final summary).
 Test mode needs no parallelism and runs the core's ``Trainer.test`` in this process.
@@ -29,9 +33,11 @@ from joyrl_core import (
     Backend,
     Counters,
     EpisodeRecord,
+    EpisodeResult,
     JoyRLError,
     RunContext,
     RunSummary,
+    StopRules,
     Trainer,
     restore_agent,
 )
@@ -69,6 +75,11 @@ class RayBackend(Backend):
     def __init__(self, run: RunContext):
         self.ctx = run
         self.options = RayOptions.from_config(run.config)
+        if run.config.general.mode == "train" and run.dataset is None:
+            StopRules.refuse(run.config.general, "ray", {
+                "max_update_steps": "its learners update while the workers step on, so the env steps at a "
+                                    "given update step are not known; use max_env_steps",
+            })
 
     def run(self) -> RunSummary:
         run = self.ctx
@@ -88,7 +99,7 @@ class RayBackend(Backend):
 class _WorkerCall:
     index: int
     data: Any  # ObjectRef of the transitions
-    budget: int  # episodes reserved for this call
+    env_steps: int  # env steps this call takes (reserved against max_env_steps while it runs)
 
 
 @dataclass
@@ -157,6 +168,8 @@ class RayTrainer(Trainer):
         every = self.general.eval_every_steps
         self._eval_every = every if self.general.online_eval else None
         self._eval_due = math.inf
+        self._rollout_steps: int | None = None  # on-policy: vector steps per worker per rollout
+        self._lag_sum = 0
 
     # -- start and stop ------------------------------------------------------------------------
 
@@ -194,6 +207,11 @@ class RayTrainer(Trainer):
         ray.get([learner.load_state_dict.remote(state) for learner in self.learners])
         self._weights_ref = ray.put(self.agent.get_weights())
         self._agent_counters = Counters(**vars(self.counters))
+        self._rollout_steps = ray.get(self.learners[0].rollout_steps.remote())
+        if self._rollout_steps is not None:
+            self.run.log.info("on-policy buffer: each round, every worker collects %d steps of its %d env(s) with "
+                              "the newest weights, and the learners update once all of them are in",
+                              self._rollout_steps, self.run.config.vector.n_envs)
         if placement.worker_cpus < 1:
             self.run.log.warning("%d actors share %.2f CPUs each: the cluster has fewer free CPUs than actors",
                                  opts.n_workers + opts.n_learners, placement.worker_cpus)
@@ -213,6 +231,7 @@ class RayTrainer(Trainer):
         general = self.general
         if general.load_checkpoint:
             self.counters = restore_agent(self.run, self.agent)
+        self.stop.first_episode = self.counters.episodes
         if self._eval_every is not None:
             self._eval_due = (self.counters.env_steps // self._eval_every + 1) * self._eval_every
         if getattr(self.run.config.env, "render_mode", None) == "human":
@@ -223,6 +242,7 @@ class RayTrainer(Trainer):
             self._start_actors()
             self._loop()
         except KeyboardInterrupt:
+            self.stop.interrupted()
             self.summary.interrupted = True
             self.run.log.warning("interrupted at episode %d, env step %d", self.counters.episodes,
                                  self.counters.env_steps)
@@ -241,37 +261,43 @@ class RayTrainer(Trainer):
                     self.close_outputs()
         return self.finish()
 
-    def _budget(self, first_episode: int, reserved: int) -> int:
-        """Episodes the next worker call may play: no more than it can (a call stops once it has
-        ``CHUNK_STEPS`` transitions), a fair share of those left, and none beyond ``max_episode``."""
-        limit = self.general.max_episode
-        if limit < 0:
-            return CHUNK_STEPS
-        done = self.counters.episodes - first_episode
-        free = limit - done - reserved
-        return max(0, min(free, CHUNK_STEPS, math.ceil((limit - done) / self.options.n_workers)))
+    def _vector_steps(self, reserved: int) -> int:
+        """Vector steps the next worker call takes: a rollout on-policy, else a chunk of about
+        ``CHUNK_STEPS`` env steps; never more than ``max_env_steps`` leaves after the ``reserved`` env
+        steps of the calls in flight (0: send none)."""
+        n_envs = self.run.config.vector.n_envs
+        steps = self._rollout_steps or max(1, math.ceil(CHUNK_STEPS / n_envs))
+        left = self.stop.env_steps_left(self.counters.env_steps)
+        if left is None or self._rollout_steps is not None:
+            # A rollout is taken whole; the steps past the budget are dropped when it comes in.
+            return steps if left is None or left > reserved else 0
+        return max(0, min(steps, math.ceil((left - reserved) / n_envs)))
 
     def _loop(self) -> None:
         import ray
 
         counters = self.counters
-        first_episode = counters.episodes
         self._step_rate = _Rate(count=counters.env_steps)
         self._update_rate = _Rate(count=counters.update_steps)
         idle = collections.deque(range(self.options.n_workers))
         queue_cap = self.options.n_workers + 1  # batches waiting for the learners, at most
+        on_policy = self._rollout_steps is not None
         reserved = 0
 
-        while True:
-            while idle and len(self._learner_queue) < queue_cap:
-                budget = self._budget(first_episode, reserved)
-                if budget <= 0:
+        while not self._out_of_steps():
+            # On-policy, a round starts only once the learners took in the last one: every worker then
+            # acts with the weights that learned from all data so far (policy lag 0).
+            can_send = not (self._in_flight or self._learner_queue) if on_policy else True
+            while can_send and idle and len(self._learner_queue) < queue_cap:
+                vector_steps = self._vector_steps(reserved)
+                if vector_steps <= 0:
                     break
                 i = idle.popleft()
                 stats, data = self.workers[i].collect.options(num_returns=2).remote(
-                    self._weights_version, [self._weights_ref], counters.env_steps, budget, CHUNK_STEPS)
-                self._in_flight[stats] = _WorkerCall(i, data, budget)
-                reserved += budget
+                    self._weights_version, [self._weights_ref], counters.env_steps, vector_steps)
+                call_steps = vector_steps * self.run.config.vector.n_envs
+                self._in_flight[stats] = _WorkerCall(i, data, call_steps)
+                reserved += call_steps
             waiting = list(self._in_flight)
             if self._learner_queue:
                 waiting += self._learner_queue[0].results
@@ -283,11 +309,9 @@ class RayTrainer(Trainer):
                 self._on_learned(self._learner_queue[0])
                 self._learner_queue.popleft()
                 continue
-            reserved -= call.budget
+            reserved -= call.env_steps
             self._on_chunk(call, self._worker_result(ready[0], call.index))
             idle.append(call.index)
-            if counters.env_steps >= self._eval_due:
-                self._eval_now()
 
     def _eval_now(self) -> None:
         """``eval_every_steps``: evaluate the learners' state once they learned from every batch counted."""
@@ -325,51 +349,78 @@ class RayTrainer(Trainer):
             raise
 
     def _on_chunk(self, call: _WorkerCall, stats: dict[str, Any]) -> None:
-        """Count and log a worker's episodes, and hand its transitions to the learners."""
-        counters, run = self.counters, self.run
+        """Count a worker's steps and episodes as the single backend's vectorized loop does, step by
+        step under the run's :class:`joyrl_core.StopRules`, and hand its transitions to the learners.
+
+        The steps past the run's stop are dropped; an evaluation due (``eval_every_steps``) inside the
+        chunk splits it, so the learners have learned from exactly the steps counted when it runs.
+        """
+        counters = self.counters
         tally = self._tallies[call.index]
-        if tally.pid is not None and stats["pid"] != tally.pid:
+        if stats["restarted"] or (tally.pid is not None and stats["pid"] != tally.pid):
             tally.restarts += 1
             self.summary.worker_restarts += 1
             tally.earlier_processes_env_steps += tally.process_env_steps
-            run.log.warning("worker %d was restarted by Ray after its process died (restart %d of at most %d)",
-                            call.index, tally.restarts, WORKER_MAX_RESTARTS)
+            self.run.log.warning("worker %d was restarted by Ray after its process died (restart %d of at most %d)",
+                                 call.index, tally.restarts, WORKER_MAX_RESTARTS)
         tally.pid = stats["pid"]
         tally.process_env_steps = stats["process_env_steps"]
-        tally.episodes += len(stats["episodes"])
-        tally.env_steps += stats["steps"]
+        n_envs, vector_steps = stats["n_envs"], stats["vector_steps"]
+        ended: dict[int, list[EpisodeResult]] = collections.defaultdict(list)
+        for t, result in stats["episodes"]:
+            ended[t].append(result)
+        t = 0
+        while t < vector_steps and not self._out_of_steps():
+            start, start_steps, episodes_after = t, counters.env_steps, []
+            while t < vector_steps and not self._out_of_steps():
+                counters.env_steps += n_envs
+                tally.env_steps += n_envs
+                for result in ended.get(t, ()):
+                    if self.stop.count_episode(counters.episodes):
+                        self._episode_done_in(call.index, result)
+                        tally.episodes += 1
+                t += 1
+                episodes_after.append(counters.episodes)
+                if counters.env_steps >= self._eval_due:
+                    break
+            self._learn_from(call, stats, start, t, start_steps, episodes_after)
+            if counters.env_steps >= self._eval_due:
+                self._eval_now()
 
-        start_steps, start_episodes = counters.env_steps, counters.episodes
-        if stats["steps"]:
-            data = call.data if self._send_data else None
-            results = []
-            weights = None
-            for k, learner in enumerate(self.learners):
-                result, new_weights = learner.train.options(num_returns=2).remote(
-                    data, stats["steps"], start_steps, start_episodes, self.general.model_save_fre)
-                results.append(result)
-                weights = new_weights if k == 0 else weights
-            self._learner_queue.append(_LearnerCall(results, weights))
+    def _learn_from(self, call: _WorkerCall, stats: dict[str, Any], start: int, stop: int, env_steps: int,
+                    episodes_after: list[int]) -> None:
+        """Send vector steps ``start:stop`` of a worker's chunk to every learner replica."""
+        data = call.data if self._send_data else None
+        results = []
+        weights = None
+        for k, learner in enumerate(self.learners):
+            result, new_weights = learner.train.options(num_returns=2).remote(
+                data, call.index * stats["n_envs"], start, stop, stats["n_envs"], stats["version"], env_steps,
+                episodes_after, self.general.model_save_fre)
+            results.append(result)
+            weights = new_weights if k == 0 else weights
+        self._learner_queue.append(_LearnerCall(results, weights))
 
-        for result in stats["episodes"]:
-            counters.env_steps += result.length
-            counters.episodes += 1
-            self.keep(result)
-            exploration = dict(self.agent.exploration(counters.env_steps))
-            record = EpisodeRecord("train", counters.episodes, counters.env_steps, result.reward, result.length,
-                                   result.wall_time, result.terminated, exploration)
-            metrics = {f"train/{k}": self._sums[k] / self._counts[k] for k in self._sums}
-            self._sums.clear()
-            self._counts.clear()
-            metrics.update({f"train/{k}": v for k, v in exploration.items()})
-            speed = self._step_rate.update(counters.env_steps)
-            metrics["time/steps_per_sec"] = speed
-            metrics["time/updates_per_sec"] = self._update_rate.update(counters.update_steps)
-            run.loggers.log_episode(record)
-            run.loggers.log_metrics(counters.env_steps, metrics)
-            run.log.info("episode %d (worker %d): reward %.2f, length %d, env steps %d, %.0f steps/s",
-                         counters.episodes, call.index, result.reward, result.length, counters.env_steps, speed)
-            self.summary.last_rewards.append(result.reward)
+    def _episode_done_in(self, worker: int, result: EpisodeResult) -> None:
+        """Count, keep and log one finished training episode of ``worker``."""
+        counters, run = self.counters, self.run
+        counters.episodes += 1
+        self.keep(result)
+        exploration = dict(self.agent.exploration(counters.env_steps))
+        record = EpisodeRecord("train", counters.episodes, counters.env_steps, result.reward, result.length,
+                               result.wall_time, result.terminated, exploration)
+        metrics = {f"train/{k}": self._sums[k] / self._counts[k] for k in self._sums}
+        self._sums.clear()
+        self._counts.clear()
+        metrics.update({f"train/{k}": v for k, v in exploration.items()})
+        speed = self._step_rate.update(counters.env_steps)
+        metrics["time/steps_per_sec"] = speed
+        metrics["time/updates_per_sec"] = self._update_rate.update(counters.update_steps)
+        run.loggers.log_episode(record)
+        run.loggers.log_metrics(counters.env_steps, metrics)
+        run.log.info("episode %d (worker %d): reward %.2f, length %d, env steps %d, %.0f steps/s",
+                     counters.episodes, worker, result.reward, result.length, counters.env_steps, speed)
+        self.summary.last_rewards.append(result.reward)
 
     def _learner_results(self, call: _LearnerCall, timeout: float | None = None) -> list[dict[str, Any]]:
         import ray
@@ -402,6 +453,11 @@ class RayTrainer(Trainer):
         if len(set(steps)) > 1:
             raise LearnerError(f"learner replicas disagree on their update steps {steps}; agent.update must decide "
                                "to update from len(buffer), its counters and env_steps only")
+        lag = results[0]["lag"]
+        self.summary.learner_batches += 1
+        self.summary.policy_lag_max = max(self.summary.policy_lag_max, lag)
+        self._lag_sum += lag
+        self.summary.policy_lag_mean = self._lag_sum / self.summary.learner_batches
         for r in results:
             for key, value in r["sums"].items():
                 self._sums[key] = self._sums.get(key, 0.0) + value

@@ -11,13 +11,12 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from joyrl_core import ConfigError, option
+from joyrl_core import option
 
-# A worker sends whole episodes, at least this many transitions per call (fewer only when the run's
-# episode budget runs out). An episode is never split across calls, so buffers see each episode's
-# transitions in order. 1 means one episode per call: the policy acting is then at most about one
-# episode behind the learner (DQN on CartPole learns much later with 100-step batches of short episodes).
-CHUNK_STEPS = 1
+# An off-policy worker call takes about this many env steps (vector steps of its n_envs envs) before it
+# hands them on. Small, so the policy acting stays close to the learner's (DQN on CartPole learns much
+# later with batches of hundreds of steps); on-policy calls take one whole rollout instead.
+CHUNK_STEPS = 32
 # Restarts Ray makes of a worker actor that died (its in-flight call is retried on the new process).
 WORKER_MAX_RESTARTS = 3
 # Seconds to wait for every actor to be placed and built before failing with what to change.
@@ -49,11 +48,6 @@ class RayOptions:
     @classmethod
     def from_config(cls, config: Any) -> RayOptions:
         general = config.general
-        if config.vector.n_envs > 1:
-            raise ConfigError(
-                f"env_cfg.n_envs: the ray backend steps one env per worker, got n_envs: {config.vector.n_envs}; "
-                "set general_cfg.n_workers to the number of envs to run in parallel instead"
-            )
         backend = config.backend if isinstance(config.backend, RayBackendConfig) else RayBackendConfig()
         n_workers, n_learners, address = general.n_workers, backend.n_learners, backend.ray_address
         return cls(n_workers, n_learners, address.strip() if address else None)

@@ -18,6 +18,9 @@ class RaySummary(RunSummary):
     steps of each learner replica at the end (equal across replicas). ``replicas_in_sync``: whether all
     replicas held identical weights at the end (``None`` with one learner or when not checked).
     ``actor_prefix``: what the Ray names of the run's actors start with (see :func:`actor_name`).
+    ``learner_batches``: worker batches the learners took in; ``policy_lag_max``/``policy_lag_mean``: of
+    those, how many weight updates the learner had made since the weights the batch was collected with
+    (0 throughout for on-policy buffers, whose rounds wait for the newest weights).
     """
 
     n_workers: int = 0
@@ -27,3 +30,6 @@ class RaySummary(RunSummary):
     learner_update_steps: list[int] = field(default_factory=list)
     replicas_in_sync: bool | None = None
     actor_prefix: str = ""
+    learner_batches: int = 0
+    policy_lag_max: int = 0
+    policy_lag_mean: float = 0.0
