@@ -22,10 +22,11 @@ solved_seeds=N/3 pendulum_solved_seeds=M/3``.
 Measured 2026-12-04 (2 cores shared with five other engineers' jobs, load average 15-27, nice, one
 torch thread each side; wall times under such load vary by 1.5x from run to run):
 ``summary: same_hparams_ratio=0.68 time_to_solve_ratio=0.66 solved_seeds=3/3 pendulum_solved_seeds=3/3``.
-(a) misses its 0.5: per rollout (20 gradient steps of 256 rows) JoyRL's update took ~36 ms of CPU
-against SB3's ~53 ms, and acting ~75 us against ~160 us per vectorized step; what is left of the
-update is torch's per-op and autograd overhead of two 64x64 networks (forward + backward ~0.9 ms of
-the ~1.8 ms step).
+(a) misses its 0.5: per rollout (20 gradient steps of 256 rows) JoyRL's update took 25.5 ms of CPU
+against SB3's 34.2 ms (load 8; 36 against 53 ms at load 20), acting 65 us against 131 us per
+vectorized step. Forward + backward + gradient clipping + fused Adam of the two 64x64 tanh networks
+alone take ~0.85 ms of the ~1.3 ms step, so 0.5 needs fewer autograd ops (an explicit backward or
+stacked actor/critic layers, as joyrl_dqn's fast path does for DQN), not less bookkeeping.
 """
 
 from __future__ import annotations
