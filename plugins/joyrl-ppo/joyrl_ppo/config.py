@@ -30,6 +30,10 @@ class ActorCriticConfig:
         "the value function's layers, before its head (layer list); [] only with shared_layers")
     init: Init = option("orthogonal", "orthogonal: SB3's init (gain sqrt 2, policy head 0.01, value head 1); default: torch's")
     log_std_init: float = option(0.0, "continuous actions: initial log standard deviation of the Gaussian policy")
+    use_sde: bool = option(
+        False, "continuous actions: gSDE, exploration noise linear in the policy's last features (Raffin et al. 2021)")
+    sde_sample_freq: int = option(
+        -1, "use_sde: redraw the noise matrix every this many steps; -1 = once per rollout", minimum=-1)
     lr: float = option(3e-4, "learning rate (the start value with lr_schedule: linear)", minimum=0.0)
     lr_schedule: Schedule = option("constant", "linear: anneal lr to 0 over general_cfg.max_env_steps")
     optimizer: Literal["adam", "rmsprop"] = option("adam", "optimizer of actor and critic")

@@ -24,7 +24,8 @@ def _trunk(layers, in_shape: tuple[int, ...], key: str, obs_dtype=None) -> tuple
 
 class ActorCritic(nn.Module):
     """``forward(obs) -> (policy output, value)``: logits (discrete) or the Gaussian mean (continuous),
-    and V(s). ``log_std`` is a learned parameter, one per action dimension, for continuous actions."""
+    and V(s). ``log_std`` is a learned parameter for continuous actions: one per action dimension, or
+    with ``use_sde`` one per (policy feature, action dimension), gSDE's noise scales (``gsde.py``)."""
 
     def __init__(self, config: ActorCriticConfig, env_spec: EnvSpec):
         super().__init__()
@@ -45,7 +46,10 @@ class ActorCritic(nn.Module):
         n_out = int(env_spec.n_actions) if self.discrete else math.prod(env_spec.action_shape)
         self.policy_head = nn.Linear(actor_width, n_out)
         self.value_head = nn.Linear(critic_width, 1)
-        self.log_std = None if self.discrete else nn.Parameter(torch.full((n_out,), float(config.log_std_init)))
+        if config.use_sde and self.discrete:
+            raise ValueError("use_sde: gSDE explores continuous (Box) actions; this env's actions are discrete")
+        std_shape = (actor_width, n_out) if config.use_sde else (n_out,)
+        self.log_std = None if self.discrete else nn.Parameter(torch.full(std_shape, float(config.log_std_init)))
         if config.init == "orthogonal":
             # SB3's ortho_init: trunks with gain sqrt(2), a near-uniform initial policy, a unit-gain value head.
             for trunk in (self.shared, self.actor, self.critic):
@@ -54,8 +58,14 @@ class ActorCritic(nn.Module):
             init_weights(self.value_head, "orthogonal", 1.0)
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        _, out, value = self.forward_latent(obs)
+        return out, value
+
+    def forward_latent(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(policy features, policy output, value)``: gSDE's noise is linear in the features."""
         features = self.shared(obs)
-        return self.policy_head(self.actor(features)), self.value_head(self.critic(features)).squeeze(-1)
+        latent = self.actor(features)
+        return latent, self.policy_head(latent), self.value_head(self.critic(features)).squeeze(-1)
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         return self.value_head(self.critic(self.shared(obs))).squeeze(-1)

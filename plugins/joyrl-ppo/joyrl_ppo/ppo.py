@@ -50,6 +50,7 @@ from joyrl_core import (
 
 from joyrl_ppo.config import ActorCriticConfig, PPOConfig
 from joyrl_ppo.distributions import LOG_SQRT_2PI, categorical_log_prob_entropy, gaussian_log_prob_entropy
+from joyrl_ppo.gsde import StateDependentNoise, gsde_log_prob_entropy, gsde_log_std
 from joyrl_ppo.network import ActorCritic
 
 
@@ -75,6 +76,7 @@ class ActorCriticAgent(Agent):
             self.optimizer = torch.optim.RMSprop(self._params, lr=config.lr, alpha=0.99,
                                                  eps=config.optimizer_eps)
         self._rng = np.random.default_rng(seed)
+        self.sde = StateDependentNoise(config.sde_sample_freq, self._rng) if config.use_sde else None
         self._updates = 0
         self._rollouts = 0
 
@@ -86,7 +88,7 @@ class ActorCriticAgent(Agent):
 
     def act(self, obs: np.ndarray, env_steps: int) -> PolicyStep:
         with torch.inference_mode():
-            out, value = self.net(self._obs(obs))
+            latent, out, value = self.net.forward_latent(self._obs(obs))
             out, value = out.cpu().numpy().astype(np.float64), value.cpu().numpy()
         n = len(out)
         if self.discrete:
@@ -99,7 +101,13 @@ class ActorCriticAgent(Agent):
             log_prob = log_probs[np.arange(n), actions]
             return PolicyStep(actions, {"log_prob": log_prob.astype(np.float32), "value": value})
         log_std = self.net.log_std.detach().cpu().numpy().astype(np.float64)
-        noise = self._rng.standard_normal(out.shape)
+        if self.sde is None:
+            noise = self._rng.standard_normal(out.shape)
+        else:  # gSDE: the noise z(s) @ E, and the log-prob under the state's std (gsde.py)
+            with torch.inference_mode():
+                state_log_std = gsde_log_std(latent, self.net.log_std).cpu().numpy().astype(np.float64)
+            noise = self.sde.noise(latent.cpu().numpy().astype(np.float64), log_std) * np.exp(-state_log_std)
+            log_std = state_log_std
         sample = out + np.exp(log_std) * noise
         log_prob = (-0.5 * noise**2 - log_std - LOG_SQRT_2PI).sum(axis=1)
         spec = self.env_spec
@@ -137,9 +145,12 @@ class ActorCriticAgent(Agent):
     def _values_of(self, obs: np.ndarray) -> np.ndarray:
         return self.net.value(self._obs(obs)).cpu().numpy()
 
-    def _log_prob_entropy(self, out: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _log_prob_entropy(self, latent: torch.Tensor, out: torch.Tensor,
+                          actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.discrete:
             return categorical_log_prob_entropy(out, actions)
+        if self.sde is not None:
+            return gsde_log_prob_entropy(out, self.net.log_std, latent, actions)
         return gaussian_log_prob_entropy(out, self.net.log_std, actions)
 
     def _rollout_tensors(self, buffer: Buffer) -> tuple[dict[str, torch.Tensor], np.ndarray, np.ndarray]:
@@ -183,8 +194,8 @@ class ActorCriticAgent(Agent):
                 if cfg.normalize_advantage and len(advantages) > 1:
                     advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
 
-                out, values = self.net(obs)
-                log_prob, entropy = self._log_prob_entropy(out, actions)
+                latent, out, values = self.net.forward_latent(obs)
+                log_prob, entropy = self._log_prob_entropy(latent, out, actions)
                 log_ratio = log_prob - old_log_prob
                 ratio = torch.exp(log_ratio)
                 if self.ppo:
@@ -218,6 +229,8 @@ class ActorCriticAgent(Agent):
 
         buffer.clear()
         self._rollouts += 1
+        if self.sde is not None:
+            self.sde.new_rollout()
         means = torch.stack(stats).mean(dim=0).tolist() if stats else [0.0] * 5
         metrics = dict(zip(("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction"), means))
         metrics["explained_variance"] = explained_variance(old_values_np, returns_np)
