@@ -103,7 +103,7 @@ class ActorCriticAgent(Agent):
         log_std = self.net.log_std.detach().cpu().numpy().astype(np.float64)
         if self.sde is None:
             noise = self._rng.standard_normal(out.shape)
-        else:  # gSDE: the noise z(s) @ E, and the log-prob under the state's std (gsde.py)
+        else:  # gSDE (gsde.py): the noise z(s) @ E, standardised by the state's std that the log-prob uses
             with torch.inference_mode():
                 state_log_std = gsde_log_std(latent, self.net.log_std).cpu().numpy().astype(np.float64)
             noise = self.sde.noise(latent.cpu().numpy().astype(np.float64), log_std) * np.exp(-state_log_std)
