@@ -248,6 +248,8 @@ class ActorCriticAgent(Agent):
 
     def set_weights(self, weights: Mapping[str, Any]) -> None:
         load_module_weights(self.net, weights)
+        if self.sde is not None:  # a worker's next rollout (Ray backend) explores with the new log_std
+            self.sde.new_rollout()
 
     def state_dict(self) -> dict[str, Any]:
         return {

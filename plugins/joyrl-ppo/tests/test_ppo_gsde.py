@@ -69,3 +69,13 @@ def test_acting_stores_the_log_prob_the_update_computes(registry):
 def test_use_sde_with_discrete_actions_is_an_error(registry):
     with pytest.raises(ValueError, match="use_sde"):
         agent_for(registry, "CartPole-v1", "algo_cfg.use_sde=true")
+
+
+def test_new_weights_redraw_the_noise(registry):
+    """A Ray worker only receives weights; with sde_sample_freq -1 its noise must still follow them."""
+    agent, _ = agent_for(registry, "Pendulum-v1", "algo_cfg.use_sde=true")
+    obs = np.random.default_rng(0).normal(size=(4, 3)).astype(np.float32)
+    first = agent.act(obs, 0).extras["sample"]
+    np.testing.assert_array_equal(agent.act(obs, 1).extras["sample"], first)
+    agent.set_weights(agent.get_weights())
+    assert not np.allclose(agent.act(obs, 2).extras["sample"], first)
