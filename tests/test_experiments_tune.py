@@ -13,9 +13,13 @@ import yaml
 from conftest import REPO_ROOT, SKILL_PLUGIN, joyrl_script
 
 from joyrl_core import load_registry
+from joyrl_core.experiments.space import TuneConfig
 from joyrl_core.experiments.tune import (
     STUDY_NAME,
+    PruningLogger,
+    _pruner,
     finished_count,
+    min_resource,
     plan_tune,
     run_tune,
     pruner_startup_trials,
@@ -76,12 +80,14 @@ def test_tune_turns_on_online_evaluations_or_says_what_to_add(cli, registry, tmp
     assert result.exit_code != 0 and "a tune section is read by `joyrl tune`" in result.output
 
 
-def test_pruning_stops_a_clearly_worse_trial_and_a_crash_is_a_failed_trial(tmp_path, make_distribution):
+@pytest.mark.parametrize("pruner, pruned_at", [("median", 200), ("halving", 400)])  # halving: from 2 evals
+def test_pruning_stops_a_clearly_worse_trial_and_a_crash_is_a_failed_trial(tmp_path, make_distribution, pruner,
+                                                                            pruned_at):
     make_distribution("joyrl-skill", "joyrl_skill", SKILL_PLUGIN)
     document = {"general_cfg": {"algo_name": "SKILL", "max_episode": -1, "max_env_steps": 2000, "max_step": 200,
                                 "seed": 1, "online_eval": True, "online_eval_episode": 1, "eval_every_steps": 200,
                                 "save_fig": False, "loggers": ["csv"]},
-                "tune": {"n_trials": 4, "pruner": "median", "pruner_startup_trials": 2, "sampler": "random",
+                "tune": {"n_trials": 4, "pruner": pruner, "pruner_startup_trials": 2, "sampler": "random",
                          "space": {"algo_cfg.skill": {"categorical": [0, 1]},
                                    "algo_cfg.fail": {"categorical": [False, True]}}}}
     document["general_cfg"]["task_dir"] = str(tmp_path / "tasks")
@@ -95,7 +101,7 @@ def test_pruning_stops_a_clearly_worse_trial_and_a_crash_is_a_failed_trial(tmp_p
     states = [t["state"] for t in result.trials]
     assert states == ["complete", "complete", "pruned", "fail"], result.trials
     good, _, bad, crashed = result.trials
-    assert bad["env_steps"] == 200 and good["env_steps"] == 2000  # stopped at its first evaluation
+    assert bad["env_steps"] == pruned_at and good["env_steps"] == 2000
     assert "fail: true fails on purpose" in crashed["error"]
     assert result.best["number"] == 0 and result.best["value"] >= 150
     for name in ("best.yaml", "history.png", "study.json"):
@@ -163,9 +169,26 @@ def test_every_shipped_tune_example_plans(registry, path):
     assert plan.tune.n_trials >= 1 and plan.params
 
 
-def test_median_pruner_defaults_follow_the_study(registry):
+def test_pruner_defaults_follow_the_study(registry):
     plan = plan_tune(registry, REPO_ROOT / "examples" / "tune_cartpole_dqn.yaml")
-    assert plan.tune.pruner == "median" and plan.tune.pruner_startup_trials is None and plan.tune.warmup_steps is None
+    assert plan.tune.pruner == "halving" and plan.tune.min_resource is None
+    pruner = _pruner(optuna, plan)
+    assert isinstance(pruner, optuna.pruners.SuccessiveHalvingPruner) and min_resource(plan) == 4000  # 2 evals
+    plan.tune.min_resource = 6000
+    assert min_resource(plan) == 6000
+    assert plan.tune.pruner_startup_trials is None and plan.tune.warmup_steps is None
     assert pruner_startup_trials(plan.tune) == 2 and warmup_steps(plan) == 3000  # 16 trials / 8; 30k env steps / 10
     plan.tune.n_trials, plan.tune.warmup_steps = 40, 0
     assert pruner_startup_trials(plan.tune) == 5 and warmup_steps(plan) == 0
+
+
+@pytest.mark.parametrize("direction, best", [("maximize", [100, 100, 300]), ("minimize", [100, 20, 20])])
+def test_the_pruner_is_told_the_best_objective_so_far(tmp_path, direction, best):
+    # A noisy evaluation after a good one must not make a promising trial look hopeless.
+    study = optuna.create_study(direction=direction, pruner=optuna.pruners.NopPruner())
+    trial = study.ask()
+    logger = PruningLogger(trial, TuneConfig(last_k=1, direction=direction), optuna, tmp_path)
+    for steps, reward in ((100, 100.0), (200, 20.0), (300, 300.0)):
+        logger.log_metrics(steps, {"eval/mean_reward": reward})
+    logger.log_metrics(350, {"train/loss": 1.0})  # not an evaluation: nothing reported
+    assert study.trials[0].intermediate_values == dict(zip((100, 200, 300), best))

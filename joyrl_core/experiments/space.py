@@ -38,13 +38,16 @@ class TuneConfig:
     last_k: int = option(3, "online evaluations averaged by the last_evals objective", minimum=1)
     direction: Literal["maximize", "minimize"] = option("maximize", "whether the objective is maximized")
     sampler: Literal["tpe", "random"] = option("tpe", "Optuna sampler: tpe (TPESampler) or random")
-    pruner: Literal["median", "hyperband", "none"] = option(
-        "median", "Optuna pruner fed by the online evaluations: median, hyperband or none")
+    pruner: Literal["median", "halving", "hyperband", "none"] = option(
+        "median", "Optuna pruner fed by each trial's best online evaluation so far: median, halving "
+        "(asynchronous successive halving), hyperband or none")
     startup_trials: int = option(5, "TPE's random start-up trials (RL Zoo's 5)", minimum=0)
     pruner_startup_trials: int | None = option(
         None, "trials finished before the median pruner prunes; null: an eighth of n_trials (at least 2)", minimum=0)
     warmup_steps: int | None = option(
         None, "env steps of a trial before the median pruner may stop it; null: a tenth of max_env_steps", minimum=0)
+    min_resource: int | None = option(
+        None, "env steps of the halving pruner's first rung (then x3, x9, ...); null: two evaluations", minimum=1)
     seed: int = option(0, "sampler seed (with the trial's index); 0 = unseeded", minimum=0)
     jobs: int = option(1, "trials run at once, each in its own process (--jobs overrides it)", minimum=1)
     space: dict[str, Any] = option(

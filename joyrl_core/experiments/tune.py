@@ -164,6 +164,15 @@ def warmup_steps(plan: TunePlan) -> int:
     return (plan.max_env_steps or 0) // 10
 
 
+def min_resource(plan: TunePlan) -> int:
+    """``tune.min_resource``, or where it is null two evaluations' env steps: the halving pruner's first
+    rung. At the first evaluation most DQN trials have barely left their random start; from the second
+    the hopeless ones (a greedy policy stuck at ~9 steps) stand apart."""
+    if plan.tune.min_resource is not None:
+        return plan.tune.min_resource
+    return 2 * plan.eval_every_steps
+
+
 def _sampler(optuna: Any, tune: TuneConfig, slot: int) -> Any:
     # Each trial runs in a fresh process with a fresh sampler: its seed must differ per trial, or every
     # trial would draw the same start-up point.
@@ -178,6 +187,8 @@ def _pruner(optuna: Any, plan: TunePlan) -> Any:
     if tune.pruner == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=pruner_startup_trials(tune),
                                            n_warmup_steps=warmup_steps(plan))
+    if tune.pruner == "halving":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=min_resource(plan), reduction_factor=3)
     if tune.pruner == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=plan.eval_every_steps,
                                               max_resource=plan.max_env_steps or "auto")
@@ -210,6 +221,7 @@ class PruningLogger(Logger):
         self.env_steps = 0
         self._steps: list[int] = []
         self._rewards: list[float] = []
+        self._best: float | None = None
 
     def log_episode(self, record: EpisodeRecord) -> None:
         if record.mode == "train":
@@ -222,11 +234,15 @@ class PruningLogger(Logger):
         self._steps.append(env_steps)
         self._rewards.append(metrics["eval/mean_reward"])
         value = objective_value(np.asarray(self._steps, float), np.asarray(self._rewards), self.tune)
-        self.trial.report(value, env_steps)
+        # The pruner is told the best objective so far, not the latest: one greedy evaluation of a
+        # learning DQN swings by hundreds, and a trial that once did well is still worth its budget.
+        better = max if self.tune.direction == "maximize" else min
+        self._best = value if self._best is None else better(self._best, value)
+        self.trial.report(self._best, env_steps)
         # At the last evaluation there is nothing left to save: the trial completes with its value.
         last = self.max_env_steps is not None and env_steps >= self.max_env_steps
         if not last and self.trial.should_prune():
-            raise self.optuna.TrialPruned(f"pruned at {env_steps} env steps (objective so far {value:.2f})")
+            raise self.optuna.TrialPruned(f"pruned at {env_steps} env steps (best objective so far {self._best:.2f})")
 
     def close(self) -> None:
         self.trial.set_user_attr("env_steps", int(self.env_steps))
