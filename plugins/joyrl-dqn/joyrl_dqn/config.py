@@ -20,7 +20,8 @@ class DQNConfig:
 
     value_layers: list[LayerConfig] = layers_field(256, 256, help="hidden layers of the Q-network, input to output")
     batch_size: int = option(64, "transitions per gradient step", minimum=1)
-    buffer_type: str = option("REPLAY_QUE", "replay buffer component: REPLAY_QUE (uniform) or PER_QUE (prioritized)")
+    buffer_type: str = option("REPLAY_QUE", "replay buffer component: REPLAY_QUE (uniform), PER_QUE (prioritized), "
+                              "FRAME_QUE / FRAME_PER_QUE (stacked-frame observations, each frame stored once)")
     buffer_size: int = option(100000, "replay buffer capacity in transitions", minimum=1)
     epsilon_start: float = option(0.95, "exploration rate at the first env step", minimum=0.0, maximum=1.0)
     epsilon_end: float = option(0.01, "exploration rate it decays to", minimum=0.0, maximum=1.0)
