@@ -19,6 +19,7 @@ c. Catch: ``examples/catch_dqn_cnn.yaml`` on seeds 1-3; a seed counts when an ev
    reaches 0.9 (target 3/3).
 
     python benchmarks/atari_vs_sb3.py [--threads 1] [--steps 20000] [--learning-starts 2000] [--parts a b c]
+                                      [--catch-yaml examples/catch_dqn_cnn.yaml]
 
 The last line is machine-readable: ``summary: replay_bytes_ratio=X steps_per_s_ratio=Y catch_solved_seeds=N/3``
 (``nan`` / ``-`` for a part that was skipped).
@@ -187,13 +188,13 @@ def part_b(seed: int, steps: int, learning_starts: int, threads: int, task_dir: 
     return ours / theirs
 
 
-def part_c(threads: int, task_dir: str) -> int:
+def part_c(yaml: Path, threads: int, task_dir: str) -> int:
     registry = joyrl_core.load_registry()
-    print("\nc. Catch, examples/catch_dqn_cnn.yaml")
+    print(f"\nc. Catch, {yaml.name}")
     print(f"{'seed':>4} {'best eval':>10} {'at env steps':>13} {'train s':>8}")
     solved = 0
     for seed in (1, 2, 3):
-        cfg = joyrl_core.resolve_config(registry, CATCH_YAML, [
+        cfg = joyrl_core.resolve_config(registry, yaml, [
             f"general_cfg.seed={seed}", f"general_cfg.torch_threads={threads}", f"general_cfg.task_dir={task_dir}",
             "general_cfg.save_fig=false", "general_cfg.loggers=[csv]"])
         summary, task = joyrl_core.start_run(cfg, registry)
@@ -211,6 +212,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20_000, help="part b: env steps timed after learning starts")
     parser.add_argument("--learning-starts", type=int, default=2000, help="part b: random env steps first")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--catch-yaml", type=Path, default=CATCH_YAML, help="part c's config")
     parser.add_argument("--parts", nargs="+", default=["a", "b", "c"], choices=["a", "b", "c"])
     args = parser.parse_args()
     import torch
@@ -235,10 +237,10 @@ def main() -> None:
             else:
                 speed_ratio = part_b(args.seed, args.steps, args.learning_starts, args.threads, tmp)
         if "c" in args.parts:
-            if "catch" not in registry.names("env") or not CATCH_YAML.exists():
-                print(f"\nc. skipped: needs the 'catch' env (joyrl-envs-custom) and {CATCH_YAML.relative_to(REPO)}")
+            if "catch" not in registry.names("env") or not args.catch_yaml.exists():
+                print(f"\nc. skipped: needs the 'catch' env (joyrl-envs-custom) and {args.catch_yaml}")
             else:
-                catch = f"{part_c(args.threads, tmp)}/3"
+                catch = f"{part_c(args.catch_yaml, args.threads, tmp)}/3"
     print(f"\nsummary: replay_bytes_ratio={bytes_ratio:.3f} steps_per_s_ratio={speed_ratio:.3f} "
           f"catch_solved_seeds={catch}")
 

@@ -185,7 +185,8 @@ class FrameReplay(Buffer):
 
         rows = self._rows_written + np.arange(n)
         slots = rows % self.capacity
-        self._drop_rows_before(self._rows_written + n - self.capacity)
+        # The rows these overwrite: their slots are rewritten (and re-prioritized) below, no hook needed.
+        self._first_live = max(self._first_live, self._rows_written + n - self.capacity)
         self._obs_ids[slots] = obs_ids
         self._next_ids[slots] = next_ids
         self._actions[slots] = actions
