@@ -72,13 +72,17 @@ def array_bytes(obj) -> int:
     return sum(a.nbytes for a in vars(obj).values() if isinstance(a, np.ndarray))
 
 
-def time_sample(sample, calls: int = 2000) -> float:
-    """Microseconds per call of ``sample()``."""
-    sample()
-    start = time.perf_counter()
-    for _ in range(calls):
-        sample()
-    return (time.perf_counter() - start) / calls * 1e6
+def time_samples(samplers: dict, rounds: int = 7, calls: int = 100) -> dict[str, float]:
+    """Microseconds per call of each sampler: the best of ``rounds`` rounds of ``calls`` calls, the samplers
+    taking turns within each round, so that a busy machine slows them alike and its spikes drop out."""
+    best = dict.fromkeys(samplers, float("inf"))
+    for _ in range(rounds):
+        for name, sample in samplers.items():
+            start = time.perf_counter()
+            for _ in range(calls):
+                sample()
+            best[name] = min(best[name], (time.perf_counter() - start) / calls * 1e6)
+    return best
 
 
 def part_a(threads: int) -> float:
@@ -110,18 +114,22 @@ def part_a(threads: int) -> float:
     ours_bytes, sb3_bytes, frame_pixels = ours.nbytes, array_bytes(sb3), 84 * 84
     ours_row, sb3_row = ours_bytes / len(ours), sb3_bytes / sb3.size()
     print(f"\na. replay memory: {MEMORY_TRANSITIONS} {ENV_ID} transitions, {episodes} episodes ({collect:.0f} s to collect)")
-    print(f"{'buffer':<38} {'rows held':>9} {'MB':>8} {'bytes/row':>10} {'x frame':>8} {'sample(32) us':>14}")
+    micros = time_samples({
+        "frame": lambda: ours.sample(32), "sb3": lambda: sb3.sample(32), "plain": lambda: plain.sample(32),
+        "frame n3": lambda: ours.sample(32, n_step=3, gamma=0.99), "plain n3": lambda: plain.sample(32, n_step=3, gamma=0.99),
+    })
     rows = [
-        ("JoyRL FRAME_QUE", len(ours), ours_bytes, time_sample(lambda: ours.sample(32))),
-        ("SB3 ReplayBuffer(optimize_memory_usage)", sb3.size(), sb3_bytes, time_sample(lambda: sb3.sample(32))),
-        ("JoyRL REPLAY_QUE (20k)", len(plain), transition_nbytes(spec) * PLAIN_TRANSITIONS,
-         time_sample(lambda: plain.sample(32))),
+        ("JoyRL FRAME_QUE", len(ours), ours_bytes, micros["frame"], micros["frame n3"]),
+        ("SB3 ReplayBuffer(optimize_memory_usage)", sb3.size(), sb3_bytes, micros["sb3"], float("nan")),
+        (f"JoyRL REPLAY_QUE ({PLAIN_TRANSITIONS // 1000}k)", len(plain), transition_nbytes(spec) * PLAIN_TRANSITIONS,
+         micros["plain"], micros["plain n3"]),
     ]
-    for name, held, nbytes, micros in rows:
+    print(f"{'buffer':<38} {'rows held':>9} {'MB':>8} {'bytes/row':>10} {'x frame':>8} {'sample(32) us':>14} "
+          f"{'n-step 3 us':>12}")
+    for name, held, nbytes, one, three in rows:
         print(f"{name:<38} {held:>9} {nbytes / 1e6:>8.1f} {nbytes / held:>10.0f} {nbytes / held / frame_pixels:>8.2f} "
-              f"{micros:>14.0f}")
-    print(f"  FRAME_QUE n-step 3 sample(32): {time_sample(lambda: ours.sample(32, n_step=3, gamma=0.99)):.0f} us; "
-          f"a 1M-transition FRAME_QUE would take {ours_row * 1e6 / 1e9:.2f} GB")
+              f"{one:>14.0f} {three:>12.0f}")
+    print(f"  a 1M-transition FRAME_QUE would take {ours_row * 1e6 / 1e9:.2f} GB")
     return ours_row / sb3_row
 
 
