@@ -288,3 +288,15 @@ def test_dqn_learns_a_frame_memory_task_through_it(tmp_path, buffer_type):
     summary, task = train(config)
     evals = (task.root / "results" / "evals.csv").read_text().splitlines()
     assert float(evals[-1].split(",")[1]) == 1.0, evals  # mean reward: every episode named its cue
+
+
+def test_a_stack_of_one_frame_is_stored_once_a_step():
+    spec = EnvSpec("one", (1, *FRAME), np.dtype(np.uint8), "discrete", n_actions=3)
+    buffer = FrameReplay(20, spec, seed=0)
+    frames = np.random.default_rng(0).integers(0, 256, size=(11, 1, *FRAME), dtype=np.uint8)
+    for t in range(10):
+        buffer.push(frames[t], 0, 1.0, frames[t + 1], False)
+    assert buffer._frames_written == 11
+    batch = buffer._gather(np.arange(10), np.ones(10, np.float32), 2, 0.5)
+    np.testing.assert_array_equal(batch.obs, frames[:10])
+    np.testing.assert_array_equal(batch.next_obs, frames[np.minimum(np.arange(10) + 2, 10)])

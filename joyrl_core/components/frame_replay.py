@@ -50,8 +50,9 @@ class FrameReplay(Buffer):
 
     So a stack comes back byte for byte as the env gave it, across resets, padding, truncation (the
     real final observation) and any observation that is not a frame stack at all (it just saves
-    less). Env streams (``env_ids``, interleaved rows of a vector env or several workers) keep their
-    own last stack. When the frame ring wraps onto frames that live rows still use, those rows and
+    less; but an image without a stack axis, such as ``frame_stack: 1``'s ``(84, 84)``, is taken as a
+    stack of 84 rows that seldom chain: use ``REPLAY_QUE`` for it). Env streams (``env_ids``,
+    interleaved rows of a vector env or several workers) keep their own last stack. When the frame ring wraps onto frames that live rows still use, those rows and
     every older one are dropped first, so no sampled stack ever holds an overwritten frame; with the
     default ``frames_per_row`` that happens only for episodes under ~20 steps.
 
@@ -160,7 +161,7 @@ class FrameReplay(Buffer):
         last_ids = self._stream_next_ids[streams]
         goes_on = (self._stream_seen[streams] & (last_ids.min(axis=1) >= horizon)
                    & (obs.reshape(flat) == self._stream_next[streams].reshape(flat)).all(axis=1))
-        shifted = (next_obs[:, :-1].reshape(flat) == obs[:, 1:].reshape(flat)).all(axis=1)
+        shifted = (next_obs[:, :-1].reshape(flat) == obs[:, 1:].reshape(flat)).all(axis=1) if k > 1 else np.ones(n, dtype=bool)
 
         obs_ids = np.empty((n, k), dtype=np.int64)
         next_ids = np.empty((n, k), dtype=np.int64)
