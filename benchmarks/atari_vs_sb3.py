@@ -133,27 +133,51 @@ def part_a(threads: int) -> float:
     return ours_row / sb3_row
 
 
+def clock_plugin(learning_starts: int, marks: dict):
+    """A plugin with the ``bench_clock`` logger: it notes (env steps, time) at the first training episode
+    that ends past ``learning_starts``, and the time the run closes its loggers."""
+
+    class Clock(joyrl_core.Logger):
+        def __init__(self, run):
+            pass
+
+        def log_episode(self, record) -> None:
+            if "start" not in marks and record.mode == "train" and record.env_steps >= learning_starts:
+                marks["start"] = (record.env_steps, time.perf_counter())
+
+        def log_metrics(self, env_steps, metrics) -> None:
+            pass
+
+        def close(self) -> None:
+            marks["end"] = time.perf_counter()
+
+    class Plugin:
+        @joyrl_core.hookimpl
+        def register_loggers(self, register):
+            register("bench_clock", Clock, None, "notes when learning starts and when the run ends")
+
+    return Plugin()
+
+
 def joyrl_rate(seed: int, steps: int, learning_starts: int, threads: int, task_dir: str) -> tuple[float, int]:
     """Env steps/s of JoyRL's DQN after ``learning_starts`` (from the first episode ending past it)."""
     total = learning_starts + steps
-    registry = joyrl_core.load_registry()
+    marks: dict = {}
+    registry = joyrl_core.load_registry([("bench_clock", clock_plugin(learning_starts, marks))])
     cfg = joyrl_core.resolve_config(registry, None, [
         "general_cfg.algo_name=DQN", "general_cfg.env_name=atari", f"env_cfg.id={ENV_ID}",
         "general_cfg.max_episode=-1", f"general_cfg.max_env_steps={total}", "general_cfg.max_step=27000",
         f"general_cfg.seed={seed}", f"general_cfg.torch_threads={threads}", f"general_cfg.task_dir={task_dir}",
-        "general_cfg.loggers=[csv]", "general_cfg.save_fig=false", "general_cfg.model_save_fre=100000000",
+        "general_cfg.loggers=[bench_clock]", "general_cfg.save_fig=false", "general_cfg.model_save_fre=100000000",
         f"algo_cfg.value_layers={NATURE_CNN}", "algo_cfg.buffer_type=FRAME_QUE", "algo_cfg.buffer_size=100000",
         "algo_cfg.batch_size=32", "algo_cfg.lr=0.0001", "algo_cfg.gamma=0.99", "algo_cfg.train_freq=4",
         "algo_cfg.gradient_steps=1", "algo_cfg.target_update=250", f"algo_cfg.learning_starts={learning_starts}",
         "algo_cfg.epsilon_schedule=linear", "algo_cfg.epsilon_start=1.0", "algo_cfg.epsilon_end=0.01",
         f"algo_cfg.epsilon_decay={int(0.1 * total)}", "algo_cfg.loss=huber", "algo_cfg.max_grad_norm=10",
     ])
-    summary, task = joyrl_core.start_run(cfg, registry)
-    with open(task.results / "episodes.csv", newline="") as fh:
-        past = [(int(r["env_steps"]), float(r["wall_time"])) for r in csv.DictReader(fh)
-                if int(r["env_steps"]) >= learning_starts]
-    s0, t0 = past[0] if past else (0, 0.0)
-    return (summary.env_steps - s0) / (summary.wall_time - t0), summary.update_steps
+    summary, _ = joyrl_core.start_run(cfg, registry)
+    s0, t0 = marks["start"]
+    return (summary.env_steps - s0) / (marks["end"] - t0), summary.update_steps
 
 
 def sb3_rate(seed: int, steps: int, learning_starts: int, threads: int) -> tuple[float, int]:
