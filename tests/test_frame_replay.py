@@ -275,6 +275,7 @@ gym.register("JoyRLTestCue-v0", entry_point=lambda render_mode=None: FrameStackO
 
 @pytest.mark.parametrize("buffer_type", ["FRAME_QUE", "FRAME_PER_QUE"])
 def test_dqn_learns_a_frame_memory_task_through_it(tmp_path, buffer_type):
+    """Seed 3; seeds 1 and 7 also reach a perfect evaluation with both buffers."""
     config = {
         "general_cfg": {"algo_name": "DQN", "env_name": "gym", "seed": 3, "max_episode": -1, "max_env_steps": 2000,
                         "max_step": 10, "online_eval": True, "online_eval_episode": 40, "eval_every_steps": 2000,
