@@ -301,3 +301,21 @@ def test_a_stack_of_one_frame_is_stored_once_a_step():
     batch = buffer._gather(np.arange(10), np.ones(10, np.float32), 2, 0.5)
     np.testing.assert_array_equal(batch.obs, frames[:10])
     np.testing.assert_array_equal(batch.next_obs, frames[np.minimum(np.arange(10) + 2, 10)])
+
+
+def test_the_run_memory_check_counts_frames_not_stacks(monkeypatch):
+    """A 1M Atari FRAME_QUE (~7.5 GB) passes where REPLAY_QUE's 56 GB would be refused; the estimate is
+    what the buffer really allocates."""
+    import joyrl_core.run.start as start
+    from types import SimpleNamespace
+
+    spec = EnvSpec("ALE/Breakout-v5", (4, 84, 84), np.dtype(np.uint8), "discrete", n_actions=4)
+    config = FrameReplayConfig()
+    assert abs(config.transition_nbytes(spec) - FrameReplay(2000, spec).nbytes / 2000) < 0.05 * 84 * 84
+    monkeypatch.setattr(start, "_available_memory", lambda: 10 * 10**9)
+    run = SimpleNamespace(algo=SimpleNamespace(buffer_type="FRAME_QUE", buffer_size=1_000_000), buffer=config)
+    start.check_buffer_memory(run, spec)
+    from joyrl_core import ConfigError
+
+    with pytest.raises(ConfigError, match=r"1000000 transitions of ALE/Breakout-v5 need at least"):
+        start.check_buffer_memory(SimpleNamespace(algo=run.algo, buffer=None), spec)

@@ -29,6 +29,16 @@ class FrameReplayConfig:
         "1/(this - 1) steps evict transitions before buffer_size are stored", minimum=1.0)
 
 
+    def transition_nbytes(self, env_spec: EnvSpec) -> int:
+        """Bytes a transition slot takes (what the run's memory check multiplies by ``buffer_size``):
+        ``frames_per_row`` frames with their user marks, 2k frame indices, the action, reward, flags,
+        stream and next-row link."""
+        k = int(env_spec.obs_shape[0]) if len(env_spec.obs_shape) >= 2 else 1
+        frame = int(np.prod(env_spec.obs_shape[1:], dtype=np.int64)) * env_spec.obs_dtype.itemsize
+        action = int(np.prod(env_spec.action_shape, dtype=np.int64)) * env_spec.action_dtype.itemsize
+        return int(np.ceil(self.frames_per_row * (frame + 8))) + 2 * k * 8 + action + 3 * 4 + 2 * 8
+
+
 @dataclass
 class PrioritizedFrameReplayConfig(PriorityConfig, FrameReplayConfig):
     """``FRAME_PER_QUE``'s options: ``FRAME_QUE``'s and prioritized replay's."""
