@@ -49,10 +49,7 @@ MEMORY_TRANSITIONS = 100_000
 PLAIN_TRANSITIONS = 20_000
 CATCH_SOLVED = 0.9
 # The Nature DQN's network (Mnih et al., 2015), as SB3's CnnPolicy builds it.
-NATURE_CNN = ("[{layer_type: conv2d, layer_dim: [32], kernel_size: 8, stride: 4}, "
-              "{layer_type: conv2d, layer_dim: [64], kernel_size: 4, stride: 2}, "
-              "{layer_type: conv2d, layer_dim: [64], kernel_size: 3, stride: 1}, "
-              "{layer_type: flatten, activation: none}, {layer_type: linear, layer_dim: [512]}]")
+NATURE_CNN = "[{layer_type: nature_cnn}, {layer_type: linear, layer_dim: [512], activation: relu}]"
 
 
 def missing(*modules: str) -> str | None:
