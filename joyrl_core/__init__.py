@@ -5,6 +5,13 @@ Everything listed in ``__all__`` is public and stable; every other module attrib
 
 from importlib.metadata import PackageNotFoundError, version
 
+from joyrl_core.components.frame_replay import (
+    FrameReplay,
+    FrameReplayConfig,
+    PrioritizedFrameReplay,
+    PrioritizedFrameReplayConfig,
+)
+from joyrl_core.components.priorities import Priorities, PriorityConfig, SumTree
 from joyrl_core.components.replay_queue import ReplayQueue
 from joyrl_core.components.rollout_buffer import RolloutBuffer
 from joyrl_core.config import (
@@ -129,6 +136,13 @@ __all__ = [
     "TrajectoryWriter",
     "TransitionLog",
     "VectorEnvRunner",
+    "FrameReplay",
+    "FrameReplayConfig",
+    "Priorities",
+    "PriorityConfig",
+    "PrioritizedFrameReplay",
+    "PrioritizedFrameReplayConfig",
+    "SumTree",
     "__version__",
     "allocate_transitions",
     "call_job",

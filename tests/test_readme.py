@@ -7,6 +7,7 @@ import re
 import pytest
 
 from joyrl_core.config import EnvWrapConfig, GeneralConfig, VectorConfig, describe_options
+from joyrl_core.components.frame_replay import FrameReplayConfig
 from joyrl_core.components.gym_env import GymEnvConfig
 from joyrl_dqn.config import DQNConfig, LayerConfig, PERConfig
 
@@ -15,7 +16,8 @@ from conftest import REPO_ROOT
 README = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("cls", [GeneralConfig, VectorConfig, EnvWrapConfig, DQNConfig, LayerConfig, PERConfig, GymEnvConfig])
+@pytest.mark.parametrize("cls", [GeneralConfig, VectorConfig, EnvWrapConfig, DQNConfig, LayerConfig, PERConfig,
+                                 FrameReplayConfig, GymEnvConfig])
 def test_every_key_is_in_the_yaml_reference(cls):
     missing = [row.key for row in describe_options(cls) if f"| `{row.key}` |" not in README]
     assert not missing, f"README's YAML reference lacks {cls.__name__} keys {missing}"

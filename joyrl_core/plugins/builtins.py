@@ -6,6 +6,12 @@ They come in exactly as an outside plugin's would, so ``joyrl list-plugins`` sho
 
 from __future__ import annotations
 
+from joyrl_core.components.frame_replay import (
+    FrameReplay,
+    FrameReplayConfig,
+    PrioritizedFrameReplay,
+    PrioritizedFrameReplayConfig,
+)
 from joyrl_core.components.gym_env import GymEnvConfig, make_gym_env
 from joyrl_core.components.random_agent import make_random_agent
 from joyrl_core.components.replay_queue import ReplayQueue
@@ -46,6 +52,13 @@ def make_replay_queue(capacity, env_spec, config, seed, shape=None):
     return ReplayQueue(capacity, env_spec, seed)
 
 
+def make_frame_queue(capacity, env_spec, config, seed, shape=None):
+    if capacity is None:
+        raise ConfigError("algo_cfg.buffer_size: FRAME_QUE needs a capacity; the algorithm's config has no buffer_size")
+    cls = PrioritizedFrameReplay if isinstance(config, PrioritizedFrameReplayConfig) else FrameReplay
+    return cls(capacity, env_spec, config, seed, shape.env_streams if shape is not None else 1)
+
+
 @hookimpl
 def register_algorithms(register):
     register("RANDOM", make_random_agent, None, "uniform random actions; the baseline, no learning")
@@ -55,6 +68,12 @@ def register_algorithms(register):
 def register_buffers(register):
     register("REPLAY_QUE", make_replay_queue, None, "FIFO replay ring buffer in numpy arrays, uniform sampling",
              capabilities=ReplayQueue.capabilities)
+    register("FRAME_QUE", make_frame_queue, FrameReplayConfig,
+             "replay for stacked frames (k, *frame): each frame stored once, stacks rebuilt by index; n-step",
+             capabilities=FrameReplay.capabilities)
+    register("FRAME_PER_QUE", make_frame_queue, PrioritizedFrameReplayConfig,
+             "FRAME_QUE sampled by priority (PER_QUE's rule: sum-tree, importance weights); n-step",
+             capabilities=PrioritizedFrameReplay.capabilities)
     register("ROLLOUT", make_rollout_buffer, RolloutConfig,
              "on-policy rollout: n_steps x env streams in order, agent extras, GAE(lambda), minibatch epochs",
              capabilities=RolloutBuffer.capabilities)

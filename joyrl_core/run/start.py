@@ -143,7 +143,9 @@ def check_buffer_memory(config: RunConfig, env_spec: EnvSpec) -> None:
     if getattr(config.algo, "buffer_type", None) is None or size is None:
         return
     capacity = int(size)
-    per = transition_nbytes(env_spec)
+    # A buffer that keeps less than two observations a row (FRAME_QUE) says how much on its config.
+    estimate = getattr(config.buffer, "transition_nbytes", None)
+    per = estimate(env_spec) if callable(estimate) else transition_nbytes(env_spec)
     available = _available_memory()
     if available is not None and capacity * per > available:
         raise ConfigError(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from joyrl_core import LayerConfig, layers_field, option, parse_layers
+from joyrl_core import LayerConfig, PriorityConfig, layers_field, option, parse_layers
 
 
 @dataclass
@@ -20,7 +20,8 @@ class DQNConfig:
 
     value_layers: list[LayerConfig] = layers_field(256, 256, help="hidden layers of the Q-network, input to output")
     batch_size: int = option(64, "transitions per gradient step", minimum=1)
-    buffer_type: str = option("REPLAY_QUE", "replay buffer component: REPLAY_QUE (uniform) or PER_QUE (prioritized)")
+    buffer_type: str = option("REPLAY_QUE", "replay buffer component: REPLAY_QUE (uniform), PER_QUE (prioritized), "
+                              "FRAME_QUE / FRAME_PER_QUE (stacked-frame observations, each frame stored once)")
     buffer_size: int = option(100000, "replay buffer capacity in transitions", minimum=1)
     epsilon_start: float = option(0.95, "exploration rate at the first env step", minimum=0.0, maximum=1.0)
     epsilon_end: float = option(0.01, "exploration rate it decays to", minimum=0.0, maximum=1.0)
@@ -53,16 +54,5 @@ class DQNConfig:
             raise ValueError(f"max_grad_norm: must be > 0 or null, got {self.max_grad_norm}")
 
 
-@dataclass
-class PERConfig:
-    """``PER_QUE``'s own options; they sit in ``algo_cfg`` beside the algorithm's."""
-
-    alpha: float = option(0.6, "priority exponent: P(i) ~ p_i^alpha; 0 = uniform sampling", minimum=0.0)
-    beta_start: float = option(0.4, "importance-sampling exponent at the start, annealed linearly to 1", minimum=0.0, maximum=1.0)
-    beta_steps: int = option(100000, "env steps (transitions pushed) over which beta reaches 1", minimum=1)
-    priority_eps: float = option(1e-6, "added to |TD error| so that no transition gets priority 0 (> 0)", minimum=0.0)
-
-    def __post_init__(self) -> None:
-        if self.priority_eps <= 0:
-            raise ValueError(f"priority_eps: must be > 0, got {self.priority_eps}")
-
+# ``PER_QUE``'s options are the core's prioritized-replay options (shared with ``FRAME_PER_QUE``).
+PERConfig = PriorityConfig
