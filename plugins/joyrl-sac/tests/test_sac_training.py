@@ -78,7 +78,10 @@ def test_sac_learns_on_ray_workers_and_resumes(ray_session, registry, task_root)
     rewards = [float(row["reward"]) for row in read_episodes(task.root)]
     assert all(w["episodes"] > 0 for w in summary.workers), "both workers played"
     assert np.mean(rewards[:4]) < -900  # random play scores about -1200
-    assert summary.update_steps == 30 * 200 - 100 + 1  # one gradient step per env step from learning_starts
+    # Workers send chunks of env steps, so the stop finds the 31st episode under way: its steps count (and
+    # are learned from), the episode does not. One gradient step per env step from learning_starts:
+    assert summary.episodes == 30 and summary.env_steps >= 30 * 200
+    assert summary.update_steps == summary.env_steps - 100 + 1
     final = load_checkpoint(task.models / f"{summary.update_steps}.pt")
     assert final["counters"]["update_steps"] == final["agent"]["update_steps"] == summary.update_steps
     assert set(final["agent"]["networks"]) == {"actor", "critics", "critics_target"}
@@ -92,8 +95,8 @@ def test_sac_learns_on_ray_workers_and_resumes(ray_session, registry, task_root)
     resumed, _ = run(registry, task_root, "SAC", *learn, mp_backend="ray", n_workers=2, max_episode=2,
                      load_checkpoint="true", load_path=str(task.root))
     # The counters go on from the checkpoint; the (empty) buffer refills and learning goes on at once.
-    assert resumed.episodes == 32 and resumed.env_steps == 32 * 200
-    assert resumed.update_steps == summary.update_steps + 400
+    assert resumed.episodes == 32 and resumed.env_steps >= summary.env_steps + 2 * 200
+    assert resumed.update_steps == summary.update_steps + resumed.env_steps - summary.env_steps
 
 
 def test_vectorized_envs_and_gradient_steps(registry, task_root):
