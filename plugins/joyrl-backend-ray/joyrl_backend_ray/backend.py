@@ -47,6 +47,7 @@ from joyrl_backend_ray.options import (
     COLLECTIVE_TIMEOUT_S,
     DRAIN_TIMEOUT_S,
     WORKER_MAX_RESTARTS,
+    WORKER_SETTLE_S,
     RayOptions,
     actor_name,
     actor_prefix,
@@ -198,7 +199,7 @@ class RayTrainer(Trainer):
                                max_restarts=WORKER_MAX_RESTARTS, max_task_retries=-1).remote(worker_ctx, i)
             for i in range(opts.n_workers)
         ]
-        wait_until_started(self.learners + self.workers, names)
+        wait_until_started(self.learners + self.workers, names, opts.actor_start_timeout_s)
         if opts.n_learners > 1:
             host, port = ray.get(self.learners[0].rendezvous.remote())
             ray.get([learner.join_group.remote(host, port, COLLECTIVE_TIMEOUT_S) for learner in self.learners])
@@ -356,15 +357,7 @@ class RayTrainer(Trainer):
         chunk splits it, so the learners have learned from exactly the steps counted when it runs.
         """
         counters = self.counters
-        tally = self._tallies[call.index]
-        if stats["restarted"] or (tally.pid is not None and stats["pid"] != tally.pid):
-            tally.restarts += 1
-            self.summary.worker_restarts += 1
-            tally.earlier_processes_env_steps += tally.process_env_steps
-            self.run.log.warning("worker %d was restarted by Ray after its process died (restart %d of at most %d)",
-                                 call.index, tally.restarts, WORKER_MAX_RESTARTS)
-        tally.pid = stats["pid"]
-        tally.process_env_steps = stats["process_env_steps"]
+        tally = self._note_process(call.index, stats)
         n_envs, vector_steps = stats["n_envs"], stats["vector_steps"]
         ended: dict[int, list[EpisodeResult]] = collections.defaultdict(list)
         for t, result in stats["episodes"]:
@@ -386,6 +379,41 @@ class RayTrainer(Trainer):
             self._learn_from(call, stats, start, t, start_steps, episodes_after)
             if counters.env_steps >= self._eval_due:
                 self._eval_now()
+
+    def _note_process(self, index: int, stats: dict[str, Any]) -> _WorkerTally:
+        """Count a restart when a reply of worker ``index`` comes from a process Ray started again.
+
+        The episodes the dead process was playing are gone with it (the new process's envs start new
+        ones): their steps already counted stay counted, the episodes are never logged as finished.
+        """
+        tally = self._tallies[index]
+        if stats["restarted"] or (tally.pid is not None and stats["pid"] != tally.pid):
+            tally.restarts += 1
+            self.summary.worker_restarts += 1
+            tally.earlier_processes_env_steps += tally.process_env_steps
+            self.run.log.warning("worker %d was restarted by Ray after its process died (restart %d of at most %d)",
+                                 index, tally.restarts, WORKER_MAX_RESTARTS)
+        tally.pid = stats["pid"]
+        tally.process_env_steps = stats["process_env_steps"]
+        return tally
+
+    def _settle_workers(self) -> None:
+        """At the stop, wait a little for the worker calls still in flight (their steps are past the stop
+        and not counted) to learn of the restarts they hold: a call Ray retried on a restarted process
+        comes back only once that process has started, which can be after the other workers ended the run.
+        """
+        import ray
+
+        refs = list(self._in_flight)
+        if not refs:
+            return
+        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=WORKER_SETTLE_S)
+        for ref in ready:
+            try:
+                stats = ray.get(ref)
+            except ray.exceptions.RayError:
+                continue  # a worker that died for good: nothing of it is counted after the stop
+            self._note_process(self._in_flight[ref].index, stats)
 
     def _learn_from(self, call: _WorkerCall, stats: dict[str, Any], start: int, stop: int, env_steps: int,
                     episodes_after: list[int]) -> None:
@@ -485,6 +513,8 @@ class RayTrainer(Trainer):
         """
         import ray
 
+        if not failed and not self.summary.interrupted:
+            self._settle_workers()
         for worker in self.workers:
             ray.kill(worker, no_restart=True)  # their unfinished episodes were never counted
         self.workers = []

@@ -19,8 +19,9 @@ from joyrl_core import option
 CHUNK_STEPS = 32
 # Restarts Ray makes of a worker actor that died (its in-flight call is retried on the new process).
 WORKER_MAX_RESTARTS = 3
-# Seconds to wait for every actor to be placed and built before failing with what to change.
-ACTOR_START_TIMEOUT_S = 120.0
+# Seconds to wait at the stop for worker calls still in flight, to count a restart whose retried call
+# had not come back yet (a restarted process imports torch first); healthy calls take milliseconds.
+WORKER_SETTLE_S = 15.0
 # Seconds a gradient all-reduce waits for the other learners before failing (replicas out of step).
 COLLECTIVE_TIMEOUT_S = 120.0
 # Seconds to wait at the end (or after Ctrl-C) for the learners to finish queued batches.
@@ -33,6 +34,10 @@ class RayBackendConfig:
 
     n_learners: int = option(1, "learner replicas; each takes part of every batch and they average gradients", minimum=1)
     ray_address: str | None = option(None, "null starts a local Ray; auto or host:port joins a running cluster")
+    actor_start_timeout_s: float = option(
+        120.0, "seconds to wait for every worker and learner to be placed and built (a new actor imports torch: "
+        "raise it on a heavily loaded machine) before the run fails naming the actors that did not start",
+        minimum=1.0)
 
     def __post_init__(self) -> None:
         if self.ray_address is not None and not self.ray_address.strip():
@@ -44,13 +49,14 @@ class RayOptions:
     n_workers: int
     n_learners: int
     ray_address: str | None
+    actor_start_timeout_s: float = 120.0
 
     @classmethod
     def from_config(cls, config: Any) -> RayOptions:
         general = config.general
         backend = config.backend if isinstance(config.backend, RayBackendConfig) else RayBackendConfig()
         n_workers, n_learners, address = general.n_workers, backend.n_learners, backend.ray_address
-        return cls(n_workers, n_learners, address.strip() if address else None)
+        return cls(n_workers, n_learners, address.strip() if address else None, backend.actor_start_timeout_s)
 
 
 def actor_prefix(task_name: str) -> str:

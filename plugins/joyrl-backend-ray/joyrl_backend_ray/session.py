@@ -5,7 +5,7 @@
   A process that already called ``ray.init`` (an application embedding JoyRL, a test) keeps its session.
 - Actors ask for one CPU each; when the cluster has fewer free CPUs than actors, they share them
   (fractional ``num_cpus``) rather than wait forever for CPUs that will never come. Actors that still
-  cannot be placed (or fail while starting) end the run within ``ACTOR_START_TIMEOUT_S`` with an error
+  cannot be placed (or fail while starting) end the run within ``actor_start_timeout_s`` (a ``general_cfg`` key) with an error
   saying what to change.
 """
 
@@ -25,7 +25,6 @@ from typing import Any
 
 from joyrl_core import JoyRLError
 
-from joyrl_backend_ray.options import ACTOR_START_TIMEOUT_S
 
 # Seconds to wait for CPUs that the actors of an earlier run are still giving back.
 RESOURCE_SETTLE_S = 10.0
@@ -170,7 +169,7 @@ def plan_placement(n_workers: int, n_learners: int, learner_on_gpu: bool) -> Pla
     return Placement(worker_cpus=share, learner_cpus=share, learner_gpus=gpus)
 
 
-def wait_until_started(actors: Sequence[Any], names: Sequence[str], timeout_s: float = ACTOR_START_TIMEOUT_S) -> None:
+def wait_until_started(actors: Sequence[Any], names: Sequence[str], timeout_s: float) -> None:
     """Block until every actor's constructor ran; fail with the names of those that did not."""
     import ray
 
@@ -186,7 +185,8 @@ def wait_until_started(actors: Sequence[Any], names: Sequence[str], timeout_s: f
         stuck = [name for ref, name in zip(refs, names) if ref in pending]
         raise RayClusterError(
             f"Ray did not start {len(stuck)} actor(s) within {timeout_s:.0f} s ({', '.join(stuck)}); free "
-            f"resources: {ray.available_resources()}. Lower general_cfg.n_workers / n_learners or add nodes"
+            f"resources: {ray.available_resources()}. Lower general_cfg.n_workers / n_learners, add nodes, or (on a "
+            f"busy machine) raise general_cfg.actor_start_timeout_s"
         )
 
 
