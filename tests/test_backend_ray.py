@@ -287,6 +287,32 @@ def test_n_learners_must_be_positive(registry, tmp_path):
         random_config(registry, tmp_path / "tasks", max_episode=2, n_learners=0)
 
 
+def test_actor_start_timeout_is_a_checked_option(registry, tmp_path):
+    cfg = random_config(registry, tmp_path / "tasks", max_episode=2, actor_start_timeout_s=300)
+    assert joyrl_backend_ray.RayOptions.from_config(cfg).actor_start_timeout_s == 300
+    with pytest.raises(ConfigError, match=r"general_cfg.actor_start_timeout_s: expected a value >= 1"):
+        random_config(registry, tmp_path / "tasks", max_episode=2, actor_start_timeout_s=0)
+
+
+def test_actors_not_started_in_time_fail_naming_them_and_the_key(ray_cluster):
+    from joyrl_backend_ray.session import wait_until_started
+
+    @ray.remote(num_cpus=0)
+    class Slow:
+        def __init__(self):
+            time.sleep(30)  # as an actor importing torch on a machine under heavy load
+
+        def ready(self):
+            return os.getpid()
+
+    slow = Slow.remote()
+    try:
+        with pytest.raises(RayClusterError, match=r"within 1 s \(run/worker-0\).*raise general_cfg.actor_start_timeout_s"):
+            wait_until_started([slow], ["run/worker-0"], 1.0)
+    finally:
+        ray.kill(slow)
+
+
 def test_ray_keys_belong_to_the_ray_backend(registry, tmp_path):
     with pytest.raises(ConfigError, match=r"unknown key general_cfg.n_learners"):
         joyrl_core.resolve_config(registry, None, ["general_cfg.n_learners=2"])
