@@ -458,11 +458,14 @@ def test_ctrl_c_writes_the_final_checkpoint_and_stops_ray(tmp_path, how):
     assert final["counters"]["env_steps"] == summary["env_steps"]
     assert len(read_episodes(task)) == summary["episodes"]
     # Ray's processes lived in the run's process group; none are left (on a loaded machine an actor
-    # process takes a few seconds to notice that its raylet is gone).
+    # process takes a few seconds to notice that its raylet is gone). A zombie ("<defunct>", state Z)
+    # has exited and holds nothing: it waits for its parent, or for an init that reaps orphans, to
+    # collect its status, which is not the run's to do (this machine's PID 1 is slow at it).
     deadline = time.monotonic() + 20
     while True:
-        leftovers = subprocess.run(["ps", "-o", "pid=,args=", "-g", str(proc.pid)], capture_output=True,
-                                   text=True).stdout
+        listing = subprocess.run(["ps", "-o", "stat=,pid=,args=", "-g", str(proc.pid)], capture_output=True,
+                                 text=True).stdout
+        leftovers = "\n".join(line for line in listing.splitlines() if not line.lstrip().startswith("Z"))
         if not leftovers.strip() or time.monotonic() > deadline:
             break
         time.sleep(1)
