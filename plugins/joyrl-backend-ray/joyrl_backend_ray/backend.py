@@ -281,7 +281,11 @@ class RayTrainer(Trainer):
         self._step_rate = _Rate(count=counters.env_steps)
         self._update_rate = _Rate(count=counters.update_steps)
         idle = collections.deque(range(self.options.n_workers))
-        queue_cap = self.options.n_workers + 1  # batches waiting for the learners, at most
+        # Batches not learned from yet (collecting, or queued at the learners), at most: one the learners
+        # work on and one per worker. A worker acts with the weights of when its call was sent, so its
+        # batch lags behind the learners by the batches ahead of it: at most n_workers weight versions.
+        # A deeper queue would not learn faster (the learners take one batch at a time), only act staler.
+        unlearned_cap = self.options.n_workers + 1
         on_policy = self._rollout_steps is not None
         reserved = 0
 
@@ -289,7 +293,7 @@ class RayTrainer(Trainer):
             # On-policy, a round starts only once the learners took in the last one: every worker then
             # acts with the weights that learned from all data so far (policy lag 0).
             can_send = not (self._in_flight or self._learner_queue) if on_policy else True
-            while can_send and idle and len(self._learner_queue) < queue_cap:
+            while can_send and idle and len(self._in_flight) + len(self._learner_queue) < unlearned_cap:
                 vector_steps = self._vector_steps(reserved)
                 if vector_steps <= 0:
                     break
