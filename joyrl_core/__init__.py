@@ -52,6 +52,7 @@ from joyrl_core.errors import (
     OutputError,
     PluginError,
 )
+from joyrl_core.networks.explicit_mlp import ExplicitMLP
 from joyrl_core.networks.inputs import obs_tensor
 from joyrl_core.networks.layers import (
     LayerConfig,
@@ -91,6 +92,7 @@ __all__ = [
     "layers_field",
     "parse_layers",
     "obs_tensor",
+    "ExplicitMLP",
     "Agent",
     "Backend",
     "Batch",

@@ -8,7 +8,7 @@ overhead as arithmetic, so each path below removes ops without changing the math
 - **numpy acting** (CPU): one observation's greedy action through numpy views of the parameters' own
   storage, ~10 us instead of torch's ~40 us; bigger batches, gelu networks and GPUs go through torch.
 - **explicit backward** (CPU, plain MLPs): gradients as three matrix products per layer
-  (``explicit_mlp.py``) and the loss's derivative with respect to ``Q(s, a)`` by hand, instead of an
+  (``joyrl_core.ExplicitMLP``) and the loss's derivative with respect to ``Q(s, a)`` by hand, instead of an
   autograd graph; dueling heads and elu/leaky_relu/gelu networks keep autograd.
 - **one sample per run of gradient steps**: the batches of a ``train_freq`` burst drawn as one sample of
   ``k * batch_size`` rows (the same draw for a buffer whose sampling does not depend on learning), one
@@ -33,11 +33,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from joyrl_core import Buffer, EnvSpec
+from joyrl_core import Buffer, EnvSpec, ExplicitMLP
 
 from joyrl_dqn.config import DQNConfig
 from joyrl_dqn.dqn import DQNAgent, DuelingHead, TensorBatch
-from joyrl_dqn.explicit_mlp import ExplicitMLP
 
 # Acting goes through numpy for batches up to this many observations. From a handful of rows on,
 # numpy's matrix products go through OpenBLAS's own thread pool (not bound by torch_threads) and were

@@ -9,11 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from joyrl_core import EnvSpec, ReplayQueue
+from joyrl_core import EnvSpec, ExplicitMLP, ReplayQueue
 from joyrl_dqn import DQNConfig
 from joyrl_core import LayerConfig
 from joyrl_dqn.dqn import DQNAgent, build_q_network
-from joyrl_dqn.explicit_mlp import ExplicitMLP
 from joyrl_dqn.fast import FastDQNAgent
 from joyrl_dqn.per import PrioritizedReplayQueue
 

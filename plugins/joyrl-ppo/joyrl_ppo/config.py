@@ -45,6 +45,9 @@ class ActorCriticConfig:
     vf_coef: float = option(0.5, "weight of the value loss", minimum=0.0)
     max_grad_norm: float = option(0.5, "clip the gradient norm to this; 0 = no clipping", minimum=0.0)
     buffer_type: str = option("ROLLOUT", "buffer component; must offer ordered rollouts with extras (ROLLOUT does)")
+    fast_path: Literal["auto", "off"] = option(
+        "auto", "auto: the CPU speed path of joyrl_ppo/fast.py (same numbers: explicit gradients of two plain MLPs, "
+        "no autograd graph; other networks and GPUs keep autograd); off: the plain autograd update of joyrl_ppo/ppo.py")
 
     def __post_init__(self) -> None:
         # With a shared trunk the heads may sit on it directly (SB3's CnnPolicy: actor_layers: []).

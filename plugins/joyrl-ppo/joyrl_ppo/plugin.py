@@ -20,9 +20,15 @@ def buffer_needs(config: ActorCriticConfig, shape: RunShape) -> BufferCapabiliti
 
 
 def make_agent(config: ActorCriticConfig, env_spec: EnvSpec, device: str, seed: int | None, shape: RunShape):
-    from joyrl_ppo.ppo import ActorCriticAgent
+    """``fast_path: auto``: :class:`joyrl_ppo.fast.FastActorCriticAgent`; ``off``: the plain
+    :class:`joyrl_ppo.ppo.ActorCriticAgent`."""
+    if config.fast_path == "off":
+        from joyrl_ppo.ppo import ActorCriticAgent
 
-    return ActorCriticAgent(config, env_spec, device, seed, shape)
+        return ActorCriticAgent(config, env_spec, device, seed, shape)
+    from joyrl_ppo.fast import FastActorCriticAgent
+
+    return FastActorCriticAgent(config, env_spec, device, seed, shape)
 
 
 @hookimpl

@@ -164,6 +164,40 @@ class ActorCriticAgent(Agent):
             columns[key] = torch.as_tensor(extras[key], device=self.device)
         return columns, extras["value"], extras["returns"]
 
+    def _gradient_step(self, obs: torch.Tensor, actions: torch.Tensor, old_log_prob: torch.Tensor,
+                       old_values: torch.Tensor, advantages: torch.Tensor, returns: torch.Tensor,
+                       clip: float | None) -> torch.Tensor | None:
+        """One step on a minibatch (advantages already normalised): its policy loss, value loss, entropy,
+        approximate KL and clip fraction, or ``None`` (no step) where ``target_kl`` stops the epochs."""
+        cfg = self.cfg
+        latent, out, values = self.net.forward_latent(obs)
+        log_prob, entropy = self._log_prob_entropy(latent, out, actions)
+        log_ratio = log_prob - old_log_prob
+        ratio = torch.exp(log_ratio)
+        if self.ppo:
+            surrogate = torch.min(advantages * ratio, advantages * torch.clamp(ratio, 1 - clip, 1 + clip))
+            policy_loss = -surrogate.mean()
+        else:
+            policy_loss = -(advantages * log_prob).mean()
+        if self.ppo and cfg.clip_range_vf is not None:
+            values = old_values + torch.clamp(values - old_values, -cfg.clip_range_vf, cfg.clip_range_vf)
+        value_loss = (returns - values).pow(2).mean()
+        entropy = entropy.mean()
+        loss = policy_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy
+
+        with torch.no_grad():
+            approx_kl = ((ratio - 1) - log_ratio).mean()
+            clip_fraction = ((ratio - 1).abs() > clip).float().mean() if self.ppo else torch.zeros(())
+        if self.ppo and cfg.target_kl is not None and float(approx_kl) > 1.5 * cfg.target_kl:
+            return None
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.sync_gradients(self._params)
+        if cfg.max_grad_norm > 0:
+            nn.utils.clip_grad_norm_(self._params, cfg.max_grad_norm)
+        self.optimizer.step()
+        return torch.stack([policy_loss.detach(), value_loss.detach(), entropy.detach(), approx_kl, clip_fraction])
+
     def update(self, buffer: Buffer, env_steps: int) -> Mapping[str, float] | None:
         if not buffer.full:
             return None
@@ -194,36 +228,12 @@ class ActorCriticAgent(Agent):
                 if cfg.normalize_advantage and len(advantages) > 1:
                     advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
 
-                latent, out, values = self.net.forward_latent(obs)
-                log_prob, entropy = self._log_prob_entropy(latent, out, actions)
-                log_ratio = log_prob - old_log_prob
-                ratio = torch.exp(log_ratio)
-                if self.ppo:
-                    surrogate = torch.min(advantages * ratio, advantages * torch.clamp(ratio, 1 - clip, 1 + clip))
-                    policy_loss = -surrogate.mean()
-                else:
-                    policy_loss = -(advantages * log_prob).mean()
-                if self.ppo and cfg.clip_range_vf is not None:
-                    values = old_values + torch.clamp(values - old_values, -cfg.clip_range_vf, cfg.clip_range_vf)
-                value_loss = (returns - values).pow(2).mean()
-                entropy = entropy.mean()
-                loss = policy_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy
-
-                with torch.no_grad():
-                    approx_kl = ((ratio - 1) - log_ratio).mean()
-                    clip_fraction = ((ratio - 1).abs() > clip).float().mean() if self.ppo else torch.zeros(())
-                if self.ppo and cfg.target_kl is not None and float(approx_kl) > 1.5 * cfg.target_kl:
+                step_stats = self._gradient_step(obs, actions, old_log_prob, old_values, advantages, returns, clip)
+                if step_stats is None:
                     stop = True  # this minibatch already moved too far from pi_old: no step on it, no more epochs
                     break
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                self.sync_gradients(self._params)
-                if cfg.max_grad_norm > 0:
-                    nn.utils.clip_grad_norm_(self._params, cfg.max_grad_norm)
-                self.optimizer.step()
                 self._updates += 1
-                stats.append(torch.stack([policy_loss.detach(), value_loss.detach(), entropy.detach(),
-                                          approx_kl, clip_fraction]))
+                stats.append(step_stats)
             if stop:
                 break
 
