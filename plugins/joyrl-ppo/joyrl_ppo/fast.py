@@ -4,7 +4,7 @@ it, ``off`` runs the plain agent.
 
 At PPO's usual sizes (minibatches of 64-256 rows, two 64x64 tanh MLPs) a gradient step on CPU is mostly
 autograd's per-op overhead: recording the graph, running its engine, accumulating fresh ``.grad``
-tensors. So each gradient step here
+tensors. So acting runs the same explicit forward pass as learning, and each gradient step
 
 - runs actor and critic through :class:`joyrl_core.ExplicitMLP` (the forward keeps each layer's input,
   the backward is three matrix products per layer, written into the parameters' ``.grad`` in place);
@@ -60,6 +60,12 @@ class FastActorCriticAgent(ActorCriticAgent):
         if covered != {id(p) for p in self._params}:
             return None, None
         return actor, critic
+
+    def _forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if self._actor is None:
+            return super()._forward(obs)
+        out, inputs = self._actor.forward(obs)
+        return inputs[-1], out, self._critic.forward(obs)[0].squeeze(-1)  # the policy head's input: the features
 
     def _gradient_step(self, obs: torch.Tensor, actions: torch.Tensor, old_log_prob: torch.Tensor,
                        old_values: torch.Tensor, advantages: torch.Tensor, returns: torch.Tensor,

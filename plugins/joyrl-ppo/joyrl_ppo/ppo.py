@@ -86,9 +86,13 @@ class ActorCriticAgent(Agent):
         obs = obs_tensor(obs, self.device)  # images stay compact; the network scales them
         return obs.reshape(len(obs), 1) if not self.env_spec.obs_shape else obs
 
+    def _forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The network's policy features, policy output and value of a batch, as acting reads them."""
+        return self.net.forward_latent(obs)
+
     def act(self, obs: np.ndarray, env_steps: int) -> PolicyStep:
         with torch.inference_mode():
-            latent, out, value = self.net.forward_latent(self._obs(obs))
+            latent, out, value = self._forward(self._obs(obs))
             out, value = out.cpu().numpy().astype(np.float64), value.cpu().numpy()
         n = len(out)
         if self.discrete:

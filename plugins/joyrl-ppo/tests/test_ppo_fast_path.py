@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 
 import gymnasium as gym
+import numpy as np
 import pytest
 import torch
 from test_ppo_training import collect_rollout
@@ -83,3 +84,15 @@ def test_networks_it_does_not_cover_keep_autograd(registry):
     assert_same_updates(plain, fast, spec, "CartPole-v1", rounds=1)
     gelu = ["algo_cfg.actor_layers=[{layer_type: linear, layer_dim: [32], activation: gelu}]"]
     assert agents(registry, "PPO", "CartPole-v1", gelu)[1]._actor is None
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
+def test_the_fast_path_acts_as_the_plain_one(registry, env_id):
+    plain, fast, spec = agents(registry, "PPO", env_id, [])
+    obs = np.stack([gym.make(env_id).reset(seed=seed)[0] for seed in range(5)])
+    expected, got = plain.act(obs, 0), fast.act(obs, 0)
+    np.testing.assert_array_equal(got.actions, expected.actions) if spec.action_kind == "discrete" else \
+        np.testing.assert_allclose(got.actions, expected.actions, rtol=1e-5, atol=1e-6)
+    for key, value in expected.extras.items():
+        np.testing.assert_allclose(got.extras[key], value, rtol=1e-5, atol=1e-6, err_msg=key)
+    np.testing.assert_allclose(fast.predict_action(obs), plain.predict_action(obs), rtol=1e-5, atol=1e-6)
