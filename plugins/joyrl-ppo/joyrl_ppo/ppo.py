@@ -25,6 +25,9 @@ A2C is the same update with one pass over the whole rollout and the plain policy
 
 ``lr_schedule``/``clip_schedule: linear`` scale lr and eps by the fraction of the run's env-step budget
 left (``shape.max_env_steps``), as SB3's linear schedules do.
+
+``fast.py`` computes the same numbers with fewer torch ops on CPU (explicit gradients in place of
+:meth:`ActorCriticAgent._gradient_step`'s autograd); ``algo_cfg.fast_path`` (``auto`` / ``off``) picks it.
 """
 
 from __future__ import annotations
