@@ -19,14 +19,20 @@ c. Pendulum-v1: JoyRL with ``examples/pendulum_ppo.yaml`` reaching eval mean >= 
 The last line is machine-readable: ``summary: same_hparams_ratio=X time_to_solve_ratio=Y
 solved_seeds=N/3 pendulum_solved_seeds=M/3``.
 
-Measured 2026-12-04 (2 cores shared with five other engineers' jobs, load average 15-27, nice, one
-torch thread each side; wall times under such load vary by 1.5x from run to run):
-``summary: same_hparams_ratio=0.68 time_to_solve_ratio=0.66 solved_seeds=3/3 pendulum_solved_seeds=3/3``.
-(a) misses its 0.5: per rollout (20 gradient steps of 256 rows) JoyRL's update took 25.5 ms of CPU
-against SB3's 34.2 ms (load 8; 36 against 53 ms at load 20), acting 65 us against 131 us per
-vectorized step. Forward + backward + gradient clipping + fused Adam of the two 64x64 tanh networks
-alone take ~0.85 ms of the ~1.3 ms step, so 0.5 needs fewer autograd ops (an explicit backward or
-stacked actor/critic layers, as joyrl_dqn's fast path does for DQN), not less bookkeeping.
+Measured 2026-12-05 (2 cores shared with five other engineers' jobs, load average 4-6, nice, one torch
+thread each side; ``--skip-pendulum``, JoyRL with ``algo_cfg.fast_path: auto``):
+``summary: same_hparams_ratio=0.32 time_to_solve_ratio=0.68 solved_seeds=3/3`` (SB3 zoo 27.6/22.8/19.3 s
+against JoyRL 7.3/10.7/6.2 s for 100k steps; solved at SB3 10k/15k/15k steps in 1.6/4.5/3.4 s, JoyRL's
+example 35k/15k/35k in 3.2/1.6/2.3 s). Before the fast path: 0.68 and 0.66.
+(a) now meets its 0.5: per rollout (20 gradient steps of 256 rows) JoyRL's update takes ~11 ms of CPU
+(the plain autograd update, ``fast_path: "off"``: ~20 ms; SB3: ~34 ms, measured before), acting ~38 us against ~57 us per
+vectorized step. Of the wall time of a 100k-step run (~6-7 s at this load) the update is ~75% (per
+gradient step ~0.56 ms: matrix products, then Adam's Python wrapper ~0.1 ms and gradient clipping
+~0.05 ms), the 8 CartPoles' ``SyncVectorEnv.step`` ~49 us and the core's runner (obs conversion, buffer
+writes) ~14 us per vectorized step, acting ~38 us.
+(b) misses its 0.5 on steps, not speed: per env step JoyRL is ~3x faster, but the example needed 35k env
+steps on two of three seeds where SB3's zoo run needed 10-15k (evaluations every 5k steps); the
+fast path's float rounding (numpy's tanh, explicit gradients) changes which seeds are lucky.
 """
 
 from __future__ import annotations
