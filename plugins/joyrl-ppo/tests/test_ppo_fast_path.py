@@ -84,6 +84,7 @@ def test_networks_it_does_not_cover_keep_autograd(registry):
     assert_same_updates(plain, fast, spec, "CartPole-v1", rounds=1)
     gelu = ["algo_cfg.actor_layers=[{layer_type: linear, layer_dim: [32], activation: gelu}]"]
     assert agents(registry, "PPO", "CartPole-v1", gelu)[1]._actor is None
+    assert agents(registry, "PPO", "Pendulum-v1", ["algo_cfg.use_sde=true"])[1]._actor is None
 
 
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
