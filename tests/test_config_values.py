@@ -44,6 +44,16 @@ def test_largest_seed_and_integral_floats_are_accepted(registry):
     assert cfg.algo.buffer_size == 10_000 and type(cfg.algo.buffer_size) is int
 
 
+@pytest.mark.parametrize("written", ["off", "'off'"])
+def test_a_choice_written_as_a_yaml_boolean_word_is_the_word(registry, written):
+    # YAML 1.1 reads a bare `off` as false; the choice 'auto'/'off' means the word.
+    cfg = resolve_config(registry, None, [f"algo_cfg.fast_path={written}"])
+    assert cfg.algo.fast_path == "off"
+    # A boolean where the choice has no such word is still refused, naming the choices.
+    assert config_error(registry, None, ["algo_cfg.fast_path=true"]) == (
+        "--set algo_cfg.fast_path: algo_cfg.fast_path: expected one of 'auto', 'off', got True")
+
+
 BOMB = "general_cfg:\n  loggers: &a0 [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"  k{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 9)
 )

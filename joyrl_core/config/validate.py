@@ -4,7 +4,8 @@ pydantic validates the mapping against the section's dataclass (a ``TypeAdapter`
 classes of our own) in strict mode, so YAML's ``1`` is not a bool, ``true`` not an integer and
 ``"5"`` not a number; bounds come from the fields' ``ge``/``le`` metadata (:func:`option` writes them)
 and non-finite numbers are refused. What stays ours: a YAML ``null`` for a key that cannot be null
-keeps the default, an integral number (``5.0``) is accepted where an integer is wanted, extra keys of
+keeps the default, an integral number (``5.0``) is accepted where an integer is wanted, a choice
+written as a YAML 1.1 boolean word (``fast_path: off``) is the word, extra keys of
 an :class:`ExtraKeys` section are kept aside, and each error becomes "<source>: <section>.<key>:
 expected ..., got ..." with the closest key for a typo.
 """
@@ -25,8 +26,11 @@ import pydantic_core
 
 from joyrl_core.errors import ConfigError
 
-# An integral float is fixed up to an int at most this many times per section (one per key in practice).
-_MAX_INT_FIXES = 64
+# A value is fixed up (integral float, boolean word) at most this many times per section (one per key in practice).
+_MAX_FIXES = 64
+# YAML 1.1 reads these words as booleans, so `fast_path: off` arrives as False; where a choice of strings
+# allows one of the words, the user meant the word.
+_BOOL_WORDS = {False: ("off", "no", "false"), True: ("on", "yes", "true")}
 
 
 def describe_type(tp: Any) -> str:
@@ -92,12 +96,12 @@ def validate_section(cls: type, raw: Mapping[str, Any], section: str, source: Ca
     if accepts_extra_keys(cls):
         names = {f.name for f in dataclasses.fields(cls) if f.init and f.name != "extra"}
         data = {k: v for k, v in data.items() if k in names} | {"extra": {k: v for k, v in data.items() if k not in names}}
-    for _ in range(_MAX_INT_FIXES):
+    for _ in range(_MAX_FIXES):
         try:
             return _validator(cls).validate_python(data)
         except pydantic_core.ValidationError as exc:
             errors = exc.errors(include_url=False)
-        if not _fix_integral_floats(cls, data, errors):
+        if not _fix_yaml_readings(cls, data, errors):
             break
     raise ConfigError(_message(cls, errors, section, source)) from None
 
@@ -126,23 +130,32 @@ def _admits_none(tp: Any) -> bool:
     return tp is Any or (typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in typing.get_args(tp))
 
 
-def _fix_integral_floats(cls: type, data: dict[str, Any], errors: list[dict[str, Any]]) -> bool:
-    """Turn each ``5.0`` that pydantic wanted as an int into ``5``; True if any was turned.
+def _fix_yaml_readings(cls: type, data: dict[str, Any], errors: list[dict[str, Any]]) -> bool:
+    """Put back what YAML's reading changed; True if any value was changed.
 
-    YAML writes counts such as ``5.0`` as floats; strict mode alone would refuse them.
+    YAML writes counts such as ``5.0`` as floats (strict mode alone would refuse them): each one pydantic
+    wanted as an int becomes ``5``. A choice of strings written as ``off``/``on``/``yes``/``no`` arrives as
+    a bool: it becomes the word, where the choice allows it.
     """
     fixed = False
     for error in errors:
         value = error.get("input")
-        if error["type"] != "int_type" or not isinstance(value, float) or not value.is_integer():
+        keys, hint, _ = _walk(cls, tuple(error["loc"]))
+        if error["type"] == "int_type" and isinstance(value, float) and value.is_integer():
+            replacement: Any = int(value)
+        elif error["type"] == "literal_error" and isinstance(value, bool):
+            allowed = typing.get_args(_strip_optional(hint))
+            replacement = next((w for w in _BOOL_WORDS[value] if w in allowed), None)
+            if replacement is None:
+                continue
+        else:
             continue
-        keys = _walk(cls, tuple(error["loc"]))[0]
         container: Any = data
         try:
             for key in keys[:-1]:
                 container = container[key]
             if keys and container[keys[-1]] is value:
-                container[keys[-1]] = int(value)
+                container[keys[-1]] = replacement
                 fixed = True
         except (KeyError, IndexError, TypeError):
             continue
