@@ -19,11 +19,17 @@ c. Pendulum-v1: JoyRL with ``examples/pendulum_ppo.yaml`` reaching eval mean >= 
 The last line is machine-readable: ``summary: same_hparams_ratio=X time_to_solve_ratio=Y
 solved_seeds=N/3 pendulum_solved_seeds=M/3``.
 
-Measured 2026-12-05 (2 cores shared with five other engineers' jobs, load average 4-6, nice, one torch
-thread each side; ``--skip-pendulum``, JoyRL with ``algo_cfg.fast_path: auto``):
-``summary: same_hparams_ratio=0.32 time_to_solve_ratio=0.68 solved_seeds=3/3`` (SB3 zoo 27.6/22.8/19.3 s
-against JoyRL 7.3/10.7/6.2 s for 100k steps; solved at SB3 10k/15k/15k steps in 1.6/4.5/3.4 s, JoyRL's
-example 35k/15k/35k in 3.2/1.6/2.3 s). Before the fast path: 0.68 and 0.66.
+Measured 2026-12-05 00:56 UTC (2 cores shared with five other engineers' jobs, nice, one torch thread
+each side; ``--skip-pendulum``, JoyRL with ``algo_cfg.fast_path: auto``):
+``summary: same_hparams_ratio=0.44 time_to_solve_ratio=1.08 solved_seeds=3/3`` (SB3 zoo 15.2/14.9/14.6 s
+against JoyRL 6.5/6.7/6.5 s for 100k steps; solved at SB3 10k/15k/15k steps in 1.5/2.4/2.2 s, JoyRL's
+example 35k/15k/35k in 2.3/0.9/2.4 s). Earlier the same day: 0.32 and 0.68 (SB3's solve times 1.6/4.5/3.4 s
+under heavier load), before the fast path 0.68 and 0.66. (a) runs the zoo settings as explicit overrides,
+whatever the example holds. The example without lr/clip annealing gave 0.15 here (5k/5k/10k steps on
+seeds 1-3) but no fewer steps than the zoo's on 15 other seeds (4-6, 21-26, 31-36: mean 19.3k against
+19.0k; examples/cartpole_ppo.yaml), so it was not shipped; smaller, more frequent updates (n_steps 16,
+batch 64, 10 epochs) took fewer steps (mean 15k against 21.7k on seeds 1-6, 21-26) but ~1.4x the update
+time per env step, no faster to solve.
 (a) now meets its 0.5: per rollout (20 gradient steps of 256 rows) JoyRL's update takes ~11 ms of CPU
 (the plain autograd update, ``fast_path: "off"``: ~20 ms; SB3: ~34 ms, measured before), acting ~38 us against ~57 us per
 vectorized step. Of the wall time of a 100k-step run (~6-7 s at this load) the update is ~75% (per
@@ -66,6 +72,15 @@ ZOO = {
 }
 
 
+def joyrl_zoo_overrides(env_id: str) -> list[str]:
+    """ZOO[env_id] as JoyRL --set overrides, so (a) runs the zoo settings whatever the example file holds."""
+    zoo = ZOO[env_id]
+    schedule = "linear" if zoo["linear"] else "constant"
+    keys = ("n_steps", "batch_size", "gae_lambda", "gamma", "n_epochs", "ent_coef", "clip_range")
+    return [*(f"algo_cfg.{k}={zoo[k]}" for k in keys), f"algo_cfg.lr={zoo['learning_rate']}",
+            f"algo_cfg.lr_schedule={schedule}", f"algo_cfg.clip_schedule={schedule}", f"env_cfg.n_envs={zoo['n_envs']}"]
+
+
 def run_sb3(env_id: str, seed: int, threads: int, stop_when_solved: bool) -> Result:
     import torch
     from stable_baselines3 import PPO
@@ -104,7 +119,7 @@ def main() -> None:
     same_ratios, sb3_solve, ours_solve, solved = [], [], [], 0
     for seed in args.seeds:
         sb3 = run_sb3("CartPole-v1", seed, args.threads, stop_when_solved=False)
-        ours_zoo = run_joyrl(seed, ["general_cfg.stop_reward=null"], CARTPOLE_YAML, task_dir, args.threads,
+        ours_zoo = run_joyrl(seed, ["general_cfg.stop_reward=null", *joyrl_zoo_overrides("CartPole-v1")], CARTPOLE_YAML, task_dir, args.threads,
                              eval_every=EVAL_EVERY)
         ours = run_joyrl(seed, [], CARTPOLE_YAML, task_dir, args.threads, eval_every=EVAL_EVERY)
         same_ratios.append(ours_zoo.train_time / sb3.train_time)
