@@ -4,13 +4,14 @@ A plugin distribution's own tests use them without a conftest of their own: ``re
 plugins), ``task_root`` (where a test's runs write), ``cli`` (the ``joyrl`` command in-process),
 ``run_joyrl`` (the installed script in a subprocess), ``make_distribution`` (a plugin distribution
 made at runtime) and ``discover_package`` (a package project such as ``joyrl new-plugin`` writes, made
-discoverable); the helpers ``quick_overrides``, ``read_episodes`` and ``write_dist_info`` are imported
-from here.
+discoverable); the helpers ``quick_overrides``, ``read_episodes``, ``write_dist_info`` and
+``start_local_ray`` are imported from here.
 Everything a test writes goes under pytest's ``tmp_path``.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -49,6 +50,15 @@ def registry() -> joyrl_core.Registry:
 def task_root(tmp_path) -> Path:
     """Where runs of one test put their task folders."""
     return tmp_path / "tasks"
+
+
+def start_local_ray():
+    """Start a local Ray of 2 CPUs for a test and return the ``ray`` module (the Ray backend reuses a session
+    it finds); the caller ends it with ``ray.shutdown()``. Skips the test where Ray is not installed."""
+    ray = pytest.importorskip("ray")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING,
+             log_to_driver=False)
+    return ray
 
 
 def quick_overrides(task_root: Path, **general) -> list[str]:

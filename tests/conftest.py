@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from joyrl_core.testing import EPISODES_HEADER, joyrl_script, quick_overrides, read_episodes
+from joyrl_core.testing import EPISODES_HEADER, joyrl_script, quick_overrides, read_episodes, start_local_ray
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_YAML = REPO_ROOT / "examples" / "cartpole_dqn.yaml"

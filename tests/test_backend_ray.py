@@ -29,7 +29,7 @@ from joyrl_core import ConfigError, Logger, load_checkpoint
 from joyrl_core.plugins.registry import DISABLE_ENV_VAR
 
 import ray
-from conftest import PER_STEP_DQN_YAML, REPO_ROOT, joyrl_script, quick_overrides, read_episodes
+from conftest import PER_STEP_DQN_YAML, REPO_ROOT, joyrl_script, quick_overrides, read_episodes, start_local_ray
 
 import joyrl_backend_ray
 from joyrl_backend_ray import session as ray_session_module  # noqa: E402
@@ -40,8 +40,7 @@ from joyrl_backend_ray.session import RayClusterError  # noqa: E402
 @pytest.fixture(scope="module")
 def ray_cluster():
     """The module's one local Ray session (the backend reuses a session it finds)."""
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING,
-             log_to_driver=False)
+    start_local_ray()
     yield
     ray.shutdown()
 

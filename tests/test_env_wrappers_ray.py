@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 
 import numpy as np
 import pytest
 
 import joyrl_core
 
-from conftest import quick_overrides, read_episodes
+from conftest import quick_overrides, read_episodes, start_local_ray
 
 ray = pytest.importorskip("ray")
 pytest.importorskip("joyrl_backend_ray")
@@ -21,7 +20,7 @@ def test_ray_workers_wrap_their_envs_and_report_the_env_score(registry, task_roo
                          seed=2, collect_traj="true"),
         "env_cfg.wrappers=[{name: ClipReward, min_reward: 0, max_reward: 0.25}]",
     ])
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
+    start_local_ray()
     try:
         summary, task = joyrl_core.start_run(config, registry)
     finally:

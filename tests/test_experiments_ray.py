@@ -5,12 +5,11 @@ down after the module: the same per-seed results as local processes, failures re
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import SKILL_PLUGIN, read_episodes
+from conftest import SKILL_PLUGIN, read_episodes, start_local_ray
 
 from joyrl_core.experiments.seeds import run_seeds
 
@@ -28,8 +27,7 @@ TINY_DQN = {
 
 @pytest.fixture(scope="module")
 def ray_cluster():
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING,
-             log_to_driver=False)
+    start_local_ray()
     yield
     ray.shutdown()
 

@@ -8,7 +8,6 @@ counts: what the summary says, what ``episodes.csv`` holds, what the final check
 from __future__ import annotations
 
 import csv
-import logging
 from types import SimpleNamespace
 
 import pytest
@@ -16,7 +15,7 @@ import pytest
 import joyrl_core
 from joyrl_core import ConfigError, Logger, StopRules, load_checkpoint
 
-from conftest import quick_overrides, read_episodes
+from conftest import quick_overrides, read_episodes, start_local_ray
 
 BACKENDS = {
     "single": {},
@@ -28,18 +27,15 @@ BACKENDS = {
 @pytest.fixture(scope="module")
 def ray_session():
     """One local Ray for the module's ray runs (the backend reuses a session it finds), stopped after."""
-    ray = pytest.importorskip("ray")
-    started = False
+    ray = None
 
     def start():
-        nonlocal started
-        if not started:
-            ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING,
-                     log_to_driver=False)
-            started = True
+        nonlocal ray
+        if ray is None:
+            ray = start_local_ray()
 
     yield start
-    if started:
+    if ray is not None:
         ray.shutdown()
 
 

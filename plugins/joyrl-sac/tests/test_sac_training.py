@@ -3,7 +3,6 @@ test mode, resume, vectorized envs, and the one-line errors of the CLI."""
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,7 @@ import pytest
 
 import joyrl_core
 from joyrl_core import load_checkpoint
-from joyrl_core.testing import quick_overrides, read_episodes
+from joyrl_core.testing import quick_overrides, read_episodes, start_local_ray
 
 REPO = Path(__file__).resolve().parents[3]
 # Small, fast learners: these tests check the run, not the learning (one test does).
@@ -60,11 +59,9 @@ def test_checkpoint_test_mode_and_resume(registry, task_root):
 @pytest.fixture
 def ray_session(registry):
     """A local Ray of 2 CPUs for one test (the backend uses a session it finds), shut down after it."""
-    ray = pytest.importorskip("ray")
     if "ray" not in registry.names("backend"):
         pytest.skip("joyrl-backend-ray is not installed")
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING,
-             log_to_driver=False)
+    ray = start_local_ray()
     yield
     ray.shutdown()
 
