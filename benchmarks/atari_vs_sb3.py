@@ -170,6 +170,9 @@ def joyrl_rate(seed: int, steps: int, learning_starts: int, threads: int, task_d
         f"algo_cfg.epsilon_decay={int(0.1 * total)}", "algo_cfg.loss=huber", "algo_cfg.max_grad_norm=10",
     ])
     summary, _ = joyrl_core.start_run(cfg, registry)
+    if "start" not in marks:
+        raise SystemExit(f"b: no training episode ended past learning_starts ({learning_starts}) within "
+                         f"{total} env steps; give more --steps")
     s0, t0 = marks["start"]
     return (summary.env_steps - s0) / (marks["end"] - t0), summary.update_steps
 
@@ -249,16 +252,18 @@ def main() -> None:
     bytes_ratio = speed_ratio = float("nan")
     catch = "-"
     with tempfile.TemporaryDirectory() as tmp:
+        # ale-py comes with the Atari env plugin; the core has no atari extra.
+        install = "pip install -c constraints.txt '.[bench]' ./plugins/joyrl-envs-atari"
+        lack = missing("stable_baselines3", "ale_py")
         if "a" in args.parts:
-            lack = missing("stable_baselines3", "ale_py")
             if lack:
-                print(f"\na. skipped: {lack} is not installed (pip install -c constraints.txt '.[bench,atari]')")
+                print(f"\na. skipped: {lack} is not installed ({install})")
             else:
                 bytes_ratio = part_a(args.threads)
         if "b" in args.parts:
-            lack = missing("stable_baselines3", "ale_py")
             if lack or "atari" not in registry.names("env"):
-                why = f"{lack} is not installed" if lack else "no 'atari' env plugin (pip install -e plugins/joyrl-envs-atari)"
+                why = f"{lack} is not installed" if lack else "no 'atari' env plugin"
+                why += f" ({install})"
                 print(f"\nb. skipped: {why}")
             else:
                 speed_ratio = part_b(args.seed, args.steps, args.learning_starts, args.threads, tmp)
