@@ -12,6 +12,7 @@ import numpy as np
 
 from joyrl_core.config import GeneralConfig
 from joyrl_core.contracts.records import RunSummary
+from joyrl_core.outputs.checkpoint import numbered_checkpoints
 from joyrl_core.outputs.task import TaskPaths
 
 
@@ -39,8 +40,8 @@ def _score(summary: RunSummary) -> float | None:
 
 
 def _final_checkpoint(task: TaskPaths) -> str | None:
-    steps = [int(p.stem) for p in task.models.glob("*.pt") if p.stem.isdigit()]
-    return str(task.models / f"{max(steps)}.pt") if steps else None
+    numbered = numbered_checkpoints(task.models)
+    return str(numbered[-1]) if numbered else None
 
 
 def verdict_line(summary: RunSummary, general: GeneralConfig, task: TaskPaths, env_id: str,
