@@ -18,7 +18,6 @@ compute the same numbers with fewer torch ops; ``algo_cfg.fast_path`` (``auto`` 
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -116,12 +115,6 @@ class DQNAgent(Agent):
         # env_steps at the last update() call: a fresh agent starts at 0; None after loading a checkpoint
         # that did not record it (the seed's DQN), where the first call counts one env step.
         self._last_env_steps: int | None = 0
-        self._checked_buffer: Buffer | None = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_checked_buffer"] = None  # a copy (deepcopy, pickle) does not carry the buffer
-        return state
 
     # -- acting: epsilon-greedy -----------------------------------------------------------------
 
@@ -176,24 +169,12 @@ class DQNAgent(Agent):
         n_steps = self.gradient_steps_due(env_steps)
         if n_steps == 0 or len(buffer) < self.cfg.batch_size:
             return None
-        self.check_buffer(buffer)
         for _ in range(n_steps):
             batch = self.sample(buffer, self.cfg.batch_size)
             target = self.td_target(batch.rewards, batch.next_obs, batch.terminated, batch.discounts)
             q, loss = self.backward(batch.obs, batch.actions, target, batch.weights)
             self.step(buffer, batch.indices, q, target)
         return {"loss": float(loss.item()), "mean_q": float(q.mean().item())}
-
-    def check_buffer(self, buffer: Buffer) -> None:
-        """Refuse a buffer that cannot give what the config asks of it (n-step returns)."""
-        if buffer is self._checked_buffer:
-            return
-        if self.cfg.n_step > 1 and "n_step" not in inspect.signature(buffer.sample).parameters:
-            raise ValueError(
-                f"n_step: {self.cfg.n_step} needs a buffer that builds n-step returns (REPLAY_QUE, PER_QUE); "
-                f"{type(buffer).__name__}.sample takes no n_step"
-            )
-        self._checked_buffer = buffer
 
     def sample(self, buffer: Buffer, rows: int) -> TensorBatch:
         """``rows`` transitions from ``buffer`` (n-step ones with ``n_step > 1``) on the device. A buffer
@@ -262,9 +243,8 @@ class DQNAgent(Agent):
         if cfg.max_grad_norm is not None:
             nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
         self.optimizer.step()
-        update_priorities = getattr(buffer, "update_priorities", None)
-        if update_priorities is not None:
-            update_priorities(indices, (target - q).cpu().numpy())
+        if buffer.capabilities.priorities:
+            buffer.update_priorities(indices, (target - q).cpu().numpy())
         self._updates += 1
         if self._updates % cfg.target_update == 0:
             self.update_target()

@@ -12,7 +12,7 @@ overhead as arithmetic, so each path below removes ops without changing the math
   autograd graph; dueling heads and elu/leaky_relu/gelu networks keep autograd.
 - **one sample per run of gradient steps**: the batches of a ``train_freq`` burst drawn as one sample of
   ``k * batch_size`` rows (the same draw for a buffer whose sampling does not depend on learning), one
-  host-to-device copy instead of k. A prioritized buffer (one with ``update_priorities``) is sampled
+  host-to-device copy instead of k. A prioritized buffer (``capabilities.priorities``) is sampled
   one batch at a time, since its priorities change after each step.
 - **TD targets ahead** (without ``double``): the targets of a run come from the target network in
   cache-sized chunks, the run cut at each target update so that every target is the one its step would
@@ -197,7 +197,6 @@ class FastDQNAgent(DQNAgent):
         n_steps = self.gradient_steps_due(env_steps)
         if n_steps == 0 or len(buffer) < self.cfg.batch_size:
             return None
-        self.check_buffer(buffer)
         while n_steps > 0:
             segment = self._sample_segment(buffer, n_steps)
             try:
@@ -224,7 +223,7 @@ class FastDQNAgent(DQNAgent):
         ``double`` the online network picks ``a*``, which changes every step, so targets are computed
         step by step."""
         cfg = self.cfg
-        steps = 1 if hasattr(buffer, "update_priorities") else min(n_steps, self._segment_max_steps)
+        steps = 1 if buffer.capabilities.priorities else min(n_steps, self._segment_max_steps)
         if not cfg.double:
             steps = min(steps, cfg.target_update - self._updates % cfg.target_update)
         batch = self.sample(buffer, steps * cfg.batch_size)

@@ -3,7 +3,7 @@ list-plugins`` stays fast."""
 
 from __future__ import annotations
 
-from joyrl_core import hookimpl
+from joyrl_core import BufferCapabilities, RunShape, hookimpl
 
 from joyrl_dqn.config import DQNConfig, PERConfig
 from joyrl_dqn.per import PER_CAPABILITIES
@@ -26,10 +26,17 @@ def make_per_queue(capacity: int, env_spec, config: PERConfig | None, seed: int 
     return PrioritizedReplayQueue(capacity, env_spec, config, seed)
 
 
+def buffer_needs(config: DQNConfig, shape: RunShape) -> BufferCapabilities:
+    """Replay sampling, and multi-step returns built by the buffer when ``n_step > 1``. Priorities are
+    used when the buffer has them (``PER_QUE``), not required."""
+    return BufferCapabilities(random_sampling=True, n_step=config.n_step > 1)
+
+
 @hookimpl
 def register_algorithms(register):
     register("DQN", make_dqn, DQNConfig,
-             "Deep Q-Network: epsilon-greedy, replay, target network; double, dueling, n-step switches")
+             "Deep Q-Network: epsilon-greedy, replay, target network; double, dueling, n-step switches",
+             buffer_needs=buffer_needs)
 
 
 @hookimpl
