@@ -74,6 +74,7 @@ from joyrl_core.plugins.registry import Component, Registry, load_registry
 from joyrl_core.run.api import Policy, load_policy, train
 from joyrl_core.run.context import RunContext
 from joyrl_core.run.rollout import EnvRunner, EpisodeResult, FinishedEpisode, VectorEnvRunner, greedy_policy
+from joyrl_core.run.shipping import PackedTransitions, pack_transitions, stack_depth
 from joyrl_core.run.start import start_run
 from joyrl_core.run.stop import StopRules
 from joyrl_core.run.trainer import Trainer, restore_agent
@@ -108,6 +109,9 @@ __all__ = [
     "DuplicateComponentError",
     "EnvError",
     "EnvRunner",
+    "PackedTransitions",
+    "pack_transitions",
+    "stack_depth",
     "EnvSpec",
     "EpisodeRecord",
     "EpisodeResult",
