@@ -73,7 +73,14 @@ from joyrl_core.outputs.trajectories import (
 from joyrl_core.plugins.registry import Component, Registry, load_registry
 from joyrl_core.run.api import Policy, load_policy, train
 from joyrl_core.run.context import RunContext
-from joyrl_core.run.rollout import EnvRunner, EpisodeResult, FinishedEpisode, VectorEnvRunner, greedy_policy
+from joyrl_core.run.rollout import (
+    EPISODE_CONTINUES,
+    EnvRunner,
+    EpisodeResult,
+    FinishedEpisode,
+    VectorEnvRunner,
+    greedy_policy,
+)
 from joyrl_core.run.shipping import PackedTransitions, pack_transitions, stack_depth
 from joyrl_core.run.start import start_run
 from joyrl_core.run.stop import StopRules
@@ -108,6 +115,7 @@ __all__ = [
     "DatasetError",
     "DuplicateComponentError",
     "EnvError",
+    "EPISODE_CONTINUES",
     "EnvRunner",
     "PackedTransitions",
     "pack_transitions",
