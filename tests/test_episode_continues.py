@@ -147,9 +147,13 @@ def test_results_csv_evaluations_and_summary_hold_game_scores(tmp_path, n_envs):
         *quick_overrides(tmp_path / "tasks", algo_name="RANDOM", env_name="lives_game", seed=2, max_episode=-1,
                          max_env_steps=4 * GAME_STEPS, online_eval="true", online_eval_episode=2,
                          eval_every_steps=2 * GAME_STEPS),
-        f"env_cfg.n_envs={n_envs}"])
+        f"env_cfg.n_envs={n_envs}", "general_cfg.collect_traj=true"])
     summary, task = joyrl_core.start_run(cfg, registry)
     rows = read_episodes(task.root)
+    # Trajectories stay the learner's episodes (one per life: offline data as the learner saw it).
+    trajectories = list(joyrl_core.load_trajectories(task.results))
+    assert len(trajectories) == 4 * LIVES
+    assert all(len(t) == STEPS_PER_LIFE and t.terminated[-1] and not t.terminated[:-1].any() for t in trajectories)
     assert len(rows) == 4 == summary.episodes
     assert {(float(r["reward"]), int(r["length"]), r["terminated"]) for r in rows} == {(GAME_SCORE, GAME_STEPS, "1")}
     assert [mean for _, mean in summary.eval_mean_rewards] == [GAME_SCORE, GAME_SCORE]

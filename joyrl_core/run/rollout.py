@@ -66,7 +66,9 @@ class EpisodeResult:
     terminated: bool
     wall_time: float
     frames: list[np.ndarray] = field(default_factory=list)
-    trajectory: Trajectory | None = None
+    # The transitions (``record_trajectory``), one Trajectory per learner's episode: a whole scored
+    # episode of several pieces (EPISODE_CONTINUES) gives one per piece, each as the learner saw it.
+    trajectories: list[Trajectory] = field(default_factory=list)
     cut: bool = False  # stopped by ``on_step`` (the run's stop) before the episode ended
 
 
@@ -166,7 +168,7 @@ class EnvRunner:
         ``max_steps`` is pushed with ``terminated=False, truncated=True``, so its value bootstraps;
         ``on_step`` runs after each step (the single backend learns there) and returns ``True`` to end
         the episode there (the run stops); the result's ``cut`` says whether that ended it early. ``record_frames`` > 0 keeps up to that many rendered frames; ``record_trajectory`` keeps
-        the episode's transitions as a :class:`Trajectory` (imitation and offline RL data).
+        the episode's transitions as :class:`Trajectory` objects (imitation and offline RL data).
 
         A step that ends the learner's episode with ``info[EPISODE_CONTINUES]`` is pushed as it is (the
         learner sees the termination), then the env is reset and the episode goes on: the result is the
@@ -188,6 +190,7 @@ class EnvRunner:
         if record_frames:
             frames.append(env.render())
         log = TransitionLog() if record_trajectory else None
+        trajectories: list[Trajectory] = []
         total = earlier = 0.0  # rewards seen; what RecordEpisodeStatistics reported for earlier pieces
         terminated = truncated = stopped = False
         info: dict[str, Any] = {}
@@ -220,14 +223,18 @@ class EnvRunner:
                 if ended:
                     break
                 continue
+            if log is not None:  # a trajectory per learner's episode, with the score so far
+                trajectories.append(_trajectory(log, earlier + self._env_return(info, total)))
+                log.clear()
             if "episode" in info:  # counted in full: the rewards seen count only pieces never reported
                 earlier += float(info["episode"]["r"])
                 total = 0.0
             obs = self._reset(episode)
             piece = 0
         total = earlier + self._env_return(info, total)
-        trajectory = _trajectory(log, total) if log is not None and len(log) else None
-        return EpisodeResult(total, length, bool(terminated), time.perf_counter() - start, frames, trajectory,
+        if log is not None and len(log):
+            trajectories.append(_trajectory(log, total))
+        return EpisodeResult(total, length, bool(terminated), time.perf_counter() - start, frames, trajectories,
                              cut=stopped)
 
 
@@ -271,6 +278,7 @@ class VectorEnvRunner:
         self._lengths = np.zeros(self.n, dtype=np.int64)
         self._starts = np.full(self.n, time.perf_counter())
         self._logs = [TransitionLog() for _ in range(self.n)] if record_trajectories else None
+        self._pieces: list[list[Trajectory]] = [[] for _ in range(self.n)]  # of scored episodes going on
 
     def step(self, act: ActFn, buffer: Buffer | None) -> list[FinishedEpisode]:
         obs = self._obs
@@ -314,15 +322,21 @@ class VectorEnvRunner:
             reported = recorded is not None and recorded[i]
             if goes_on is not None and stats["_" + EPISODE_CONTINUES][i] and goes_on[i]:
                 # The learner's episode ended, the scored one goes on (EnvRunner.run_episode says how).
+                piece = float(stats["episode"]["r"][i]) if reported else float(self._returns[i])
+                if self._logs is not None:
+                    self._pieces[i].append(_trajectory(self._logs[i], self._earlier[i] + piece))
+                    self._logs[i].clear()
                 if reported:  # counted in full: the rewards seen count only pieces never reported
-                    self._earlier[i] += float(stats["episode"]["r"][i])
+                    self._earlier[i] += piece
                     self._returns[i] = 0.0
                 continue
             reward = self._earlier[i] + (float(stats["episode"]["r"][i]) if reported else float(self._returns[i]))
-            trajectory = _trajectory(self._logs[i], reward) if self._logs is not None else None
+            trajectories = []
+            if self._logs is not None:
+                trajectories, self._pieces[i] = [*self._pieces[i], _trajectory(self._logs[i], reward)], []
             finished.append(FinishedEpisode(int(i), EpisodeResult(
                 reward, int(self._lengths[i]), bool(terminated[i]), now - self._starts[i],
-                trajectory=trajectory,
+                trajectories=trajectories,
             )))
             if self._logs is not None:
                 self._logs[i].clear()
