@@ -10,8 +10,9 @@ actor the way a worker's result reaches a learner (through Ray's object store, t
 
 Per setting it prints the observation (shape, dtype, bytes of one frame: the new pixels of one step),
 bytes per transition shipped (the arrays) and pickled (what Ray serializes), the transfer time per
-env step (pack, ``ray.put``, fetch and rebuild on the receiver, unpack) and its share of a worker's time
-per env step (collect + transfer). It checks that every unpacked chunk equals the collected one.
+env step (pack and ``ray.put`` on the worker; fetch, unpack and each step's observations copied into a
+ring on the receiver) and its share of an env step's cost from collection to the learner's buffer
+(collect + transfer; the two sides run in different processes). It checks that every unpacked chunk equals the collected one.
 
 Settings: Catch (10x5 bool), MinAtar Breakout (10x10x4 bool), ALE/Breakout-v5 with DeepMind's
 preprocessing (4x84x84 uint8 stacks) with DQN's worker chunk (32 env steps) and with a PPO rollout
@@ -191,7 +192,7 @@ def main() -> None:
     print("\nnew bytes/step: what one env step adds (one frame of a stack, else the whole observation); "
           "transfer: pack, ray.put, fetch, and each step's observations rebuilt into a preallocated ring")
     print("| setting | obs | new bytes/step | shipped B/transition before -> after | pickled before -> after "
-          "| transfer ms/env step before -> after | transfer share of worker time before -> after |")
+          "| transfer ms/env step before -> after | transfer share of collect + transfer before -> after |")
     print("|---|---|---:|---|---|---|---|")
     for name, r in results.items():
         print(f"| {name} | {r['obs']} | {r['frame_bytes']} | {r['before_bytes']:.0f} -> {r['after_bytes']:.0f} "
