@@ -38,7 +38,7 @@ from joyrl_core.contracts.hookspecs import hookimpl
 from joyrl_core.contracts.logger import Logger
 from joyrl_core.contracts.records import EpisodeRecord, RunSummary
 from joyrl_core.contracts.run_shape import RunShape
-from joyrl_core.contracts.spaces import EnvSpec
+from joyrl_core.contracts.spaces import EnvSpec, stack_depth
 from joyrl_core.data.dataset import Dataset, dataset_field, load_dataset
 from joyrl_core.errors import (
     CheckpointError,
@@ -81,7 +81,7 @@ from joyrl_core.run.rollout import (
     VectorEnvRunner,
     greedy_policy,
 )
-from joyrl_core.run.shipping import PackedTransitions, pack_transitions, stack_depth
+from joyrl_core.run.shipping import PackedTransitions, pack_transitions
 from joyrl_core.run.start import start_run
 from joyrl_core.run.stop import StopRules
 from joyrl_core.run.trainer import Trainer, restore_agent

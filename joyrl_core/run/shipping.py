@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from joyrl_core.contracts.spaces import stack_depth
+
 OBS_FIELDS = ("obs", "next_obs")
 # Observations smaller than this are shipped whole: the comparisons and frame ids cost a few microseconds
 # a step, more than the copy of so few bytes they would save (a CartPole state is 16 bytes).
@@ -34,12 +36,6 @@ def _words(a: np.ndarray, k: int) -> np.ndarray:
     that equal words are equal bytes: NaN equals NaN, -0.0 differs from 0.0."""
     frames = np.ascontiguousarray(a).view(np.uint8).reshape(len(a), k, -1)
     return frames.view(np.uint64) if frames.shape[2] % 8 == 0 else frames
-
-
-def stack_depth(obs_shape: tuple[int, ...]) -> int:
-    """Frames per observation: the leading axis of an observation with 2 or more axes (a frame stack,
-    or an image whose rows are then its "frames"), else 1 (the whole observation is one frame)."""
-    return int(obs_shape[0]) if len(obs_shape) >= 2 else 1
 
 
 @dataclass
