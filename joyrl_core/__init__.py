@@ -38,7 +38,7 @@ from joyrl_core.contracts.hookspecs import hookimpl
 from joyrl_core.contracts.logger import Logger
 from joyrl_core.contracts.records import EpisodeRecord, RunSummary
 from joyrl_core.contracts.run_shape import RunShape
-from joyrl_core.contracts.spaces import EnvSpec
+from joyrl_core.contracts.spaces import EnvSpec, stack_depth
 from joyrl_core.data.dataset import Dataset, dataset_field, load_dataset
 from joyrl_core.errors import (
     CheckpointError,
@@ -73,7 +73,15 @@ from joyrl_core.outputs.trajectories import (
 from joyrl_core.plugins.registry import Component, Registry, load_registry
 from joyrl_core.run.api import Policy, load_policy, train
 from joyrl_core.run.context import RunContext
-from joyrl_core.run.rollout import EnvRunner, EpisodeResult, FinishedEpisode, VectorEnvRunner, greedy_policy
+from joyrl_core.run.rollout import (
+    EPISODE_CONTINUES,
+    EnvRunner,
+    EpisodeResult,
+    FinishedEpisode,
+    VectorEnvRunner,
+    greedy_policy,
+)
+from joyrl_core.run.shipping import PackedTransitions, pack_transitions
 from joyrl_core.run.start import start_run
 from joyrl_core.run.stop import StopRules
 from joyrl_core.run.trainer import Trainer, restore_agent
@@ -107,7 +115,11 @@ __all__ = [
     "DatasetError",
     "DuplicateComponentError",
     "EnvError",
+    "EPISODE_CONTINUES",
     "EnvRunner",
+    "PackedTransitions",
+    "pack_transitions",
+    "stack_depth",
     "EnvSpec",
     "EpisodeRecord",
     "EpisodeResult",

@@ -579,9 +579,10 @@ def test_ppo_extras_and_env_streams_reach_the_learners_buffer_row_for_row(regist
     assert learner.rollout_steps() == 16
     halves = []
     for worker in workers:  # half a rollout of each: nothing is learned yet
-        stats, data = worker.collect(0, [], 0, 8)
+        stats, packed = worker.collect(0, [], 0, 8)
+        data = packed.unpack()
         assert stats["version"] == 0 and stats["n_envs"] == 3 and len(data["rewards"]) == 24
-        result, weights = learner.train(data, worker.index * 3, 0, 8, 3, 0, 0, [0] * 8, 10**9)
+        result, weights = learner.train(packed, worker.index * 3, 0, 8, 3, 0, 0, [0] * 8, 10**9)
         assert result["lag"] == 0 and weights is None
         halves.append(data)
     batch = learner.buffer.batch(np.arange(8 * 6))

@@ -15,7 +15,7 @@ import numpy as np
 from joyrl_core.components.priorities import Priorities, PriorityConfig
 from joyrl_core.config import option
 from joyrl_core.contracts.buffer import Batch, Buffer, BufferCapabilities
-from joyrl_core.contracts.spaces import EnvSpec
+from joyrl_core.contracts.spaces import EnvSpec, stack_depth
 from joyrl_core.errors import ConfigError
 
 
@@ -33,7 +33,7 @@ class FrameReplayConfig:
         """Bytes a transition slot takes (what the run's memory check multiplies by ``buffer_size``):
         ``frames_per_row`` frames with their user marks, 2k frame indices, the action, reward, flags,
         stream and next-row link."""
-        k = int(env_spec.obs_shape[0]) if len(env_spec.obs_shape) >= 2 else 1
+        k = stack_depth(env_spec.obs_shape)
         frame = int(np.prod(env_spec.obs_shape[1:], dtype=np.int64)) * env_spec.obs_dtype.itemsize
         action = int(np.prod(env_spec.action_shape, dtype=np.int64)) * env_spec.action_dtype.itemsize
         return int(np.ceil(self.frames_per_row * (frame + 8))) + 2 * k * 8 + action + 3 * 4 + 2 * 8

@@ -64,3 +64,9 @@ class EnvSpec:
                 n_obs=n_obs,
             )
         raise EnvError(f"env {env_id!r}: action space {act_space} is not supported (Discrete or Box)")
+
+
+def stack_depth(obs_shape: tuple[int, ...]) -> int:
+    """Frames per observation: the leading axis of an observation with 2 or more axes (a frame stack,
+    or an image whose rows are then its "frames"), else 1 (the whole observation is one frame)."""
+    return int(obs_shape[0]) if len(obs_shape) >= 2 else 1

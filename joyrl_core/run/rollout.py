@@ -43,18 +43,32 @@ def _check_values(env_id: str, obs: Any, reward: Any, where: str) -> None:
         )
 
 
+# The info key by which an env says that the learner's episode ended on this step (``terminated`` or
+# ``truncated``) but the env's own, scored episode goes on after the next ``reset`` (DeepMind's episodic
+# life: a lost life ends the learner's episode, the game goes on). The runners push the step as the env
+# gave it and reset, but count on: one result (reward, length, wall time) per whole scored episode.
+EPISODE_CONTINUES = "episode_continues"
+
+
+def _continues(info: dict[str, Any]) -> bool:
+    return bool(info.get(EPISODE_CONTINUES, False))
+
+
 @dataclass
 class EpisodeResult:
-    """One episode. ``reward`` is the env's own return: what gymnasium's ``RecordEpisodeStatistics``
-    (beneath any reward-transforming wrapper) measured, where the env has one; else the sum of the
-    rewards the learner saw."""
+    """One episode (a whole scored episode: pieces an env ended with :data:`EPISODE_CONTINUES` count
+    as one). ``reward`` is the env's own return: what gymnasium's ``RecordEpisodeStatistics`` (beneath
+    any reward-transforming wrapper) measured, where the env has one; else the sum of the rewards the
+    learner saw."""
 
     reward: float
     length: int
     terminated: bool
     wall_time: float
     frames: list[np.ndarray] = field(default_factory=list)
-    trajectory: Trajectory | None = None
+    # The transitions (``record_trajectory``), one Trajectory per learner's episode: a whole scored
+    # episode of several pieces (EPISODE_CONTINUES) gives one per piece, each as the learner saw it.
+    trajectories: list[Trajectory] = field(default_factory=list)
     cut: bool = False  # stopped by ``on_step`` (the run's stop) before the episode ended
 
 
@@ -154,7 +168,13 @@ class EnvRunner:
         ``max_steps`` is pushed with ``terminated=False, truncated=True``, so its value bootstraps;
         ``on_step`` runs after each step (the single backend learns there) and returns ``True`` to end
         the episode there (the run stops); the result's ``cut`` says whether that ended it early. ``record_frames`` > 0 keeps up to that many rendered frames; ``record_trajectory`` keeps
-        the episode's transitions as a :class:`Trajectory` (imitation and offline RL data).
+        the episode's transitions as :class:`Trajectory` objects (imitation and offline RL data).
+
+        A step that ends the learner's episode with ``info[EPISODE_CONTINUES]`` is pushed as it is (the
+        learner sees the termination), then the env is reset and the episode goes on: the result is the
+        whole scored episode, its reward the sum of what ``RecordEpisodeStatistics`` reported for its
+        pieces (beneath the wrapper that ends them early it reports once, the whole episode) plus the
+        last piece's return. ``max_steps`` cuts each piece, as the run's ``TimeLimit`` does.
 
         An exception in the env's ``reset``/``step`` becomes an :class:`EnvError`, and (with
         ``check_values``) a NaN or infinite observation or reward a :class:`NonFiniteError`, naming the
@@ -170,17 +190,19 @@ class EnvRunner:
         if record_frames:
             frames.append(env.render())
         log = TransitionLog() if record_trajectory else None
-        total = 0.0
+        trajectories: list[Trajectory] = []
+        total = earlier = 0.0  # rewards seen; what RecordEpisodeStatistics reported for earlier pieces
         terminated = truncated = stopped = False
         info: dict[str, Any] = {}
-        length = 0
-        while length < self.max_steps:
+        length = piece = 0
+        while True:
             actions, extras = act(np.asarray(obs)[None])
             action = actions[0]
             next_obs, reward, terminated, truncated, info = self._step(action, episode, length + 1)
             total += float(reward)
             length += 1
-            cut = truncated or length >= self.max_steps
+            piece += 1
+            cut = truncated or piece >= self.max_steps
             if buffer is not None:
                 if extras:
                     buffer.push(obs, action, reward, next_obs, terminated, cut,
@@ -192,14 +214,27 @@ class EnvRunner:
             obs = next_obs
             if len(frames) and len(frames) < record_frames:
                 frames.append(env.render())
+            ended = terminated or cut
+            goes_on = ended and _continues(info)
             if on_step is not None and on_step():
-                stopped = not (terminated or cut)
+                stopped = goes_on or not ended
                 break
-            if terminated or truncated:
-                break
-        total = self._env_return(info, total)
-        trajectory = _trajectory(log, total) if log is not None and len(log) else None
-        return EpisodeResult(total, length, bool(terminated), time.perf_counter() - start, frames, trajectory,
+            if not goes_on:
+                if ended:
+                    break
+                continue
+            if log is not None:  # a trajectory per learner's episode, with the score so far
+                trajectories.append(_trajectory(log, earlier + self._env_return(info, total)))
+                log.clear()
+            if "episode" in info:  # counted in full: the rewards seen count only pieces never reported
+                earlier += float(info["episode"]["r"])
+                total = 0.0
+            obs = self._reset(episode)
+            piece = 0
+        total = earlier + self._env_return(info, total)
+        if log is not None and len(log):
+            trajectories.append(_trajectory(log, total))
+        return EpisodeResult(total, length, bool(terminated), time.perf_counter() - start, frames, trajectories,
                              cut=stopped)
 
 
@@ -217,7 +252,8 @@ class VectorEnvRunner:
     Each ``step`` acts on all N observations with one batched call, pushes N transitions with one
     ``push_batch`` (row ``i`` is sub-env ``i``, with row ``i`` of the policy's extras), and reports the
     episodes that ended. For an episode that
-    ended, the pushed ``next_obs`` is the real final observation, not the reset one.
+    ended, the pushed ``next_obs`` is the real final observation, not the reset one. An end with
+    ``info[EPISODE_CONTINUES]`` is no episode's end here either: the sub-env's scored episode goes on.
     """
 
     def __init__(self, venv: gym.vector.VectorEnv, seed: int | None, record_trajectories: bool = False,
@@ -238,9 +274,11 @@ class VectorEnvRunner:
         if seed is not None:
             venv.action_space.seed(seed)
         self._returns = np.zeros(self.n)
+        self._earlier = np.zeros(self.n)  # what RecordEpisodeStatistics reported for earlier pieces
         self._lengths = np.zeros(self.n, dtype=np.int64)
         self._starts = np.full(self.n, time.perf_counter())
         self._logs = [TransitionLog() for _ in range(self.n)] if record_trajectories else None
+        self._pieces: list[list[Trajectory]] = [[] for _ in range(self.n)]  # of scored episodes going on
 
     def step(self, act: ActFn, buffer: Buffer | None) -> list[FinishedEpisode]:
         obs = self._obs
@@ -279,16 +317,30 @@ class VectorEnvRunner:
         # The sub-envs' RecordEpisodeStatistics (beneath any reward transform) report in the final infos.
         stats = info.get("final_info", {})
         recorded = stats.get("_episode")
+        goes_on = stats.get(EPISODE_CONTINUES)
         for i in np.flatnonzero(done):
-            reward = float(stats["episode"]["r"][i]) if recorded is not None and recorded[i] else float(self._returns[i])
-            trajectory = _trajectory(self._logs[i], reward) if self._logs is not None else None
+            reported = recorded is not None and recorded[i]
+            if goes_on is not None and stats["_" + EPISODE_CONTINUES][i] and goes_on[i]:
+                # The learner's episode ended, the scored one goes on (EnvRunner.run_episode says how).
+                piece = float(stats["episode"]["r"][i]) if reported else float(self._returns[i])
+                if self._logs is not None:
+                    self._pieces[i].append(_trajectory(self._logs[i], self._earlier[i] + piece))
+                    self._logs[i].clear()
+                if reported:  # counted in full: the rewards seen count only pieces never reported
+                    self._earlier[i] += piece
+                    self._returns[i] = 0.0
+                continue
+            reward = self._earlier[i] + (float(stats["episode"]["r"][i]) if reported else float(self._returns[i]))
+            trajectories = []
+            if self._logs is not None:
+                trajectories, self._pieces[i] = [*self._pieces[i], _trajectory(self._logs[i], reward)], []
             finished.append(FinishedEpisode(int(i), EpisodeResult(
                 reward, int(self._lengths[i]), bool(terminated[i]), now - self._starts[i],
-                trajectory=trajectory,
+                trajectories=trajectories,
             )))
             if self._logs is not None:
                 self._logs[i].clear()
-            self._returns[i] = 0.0
+            self._returns[i] = self._earlier[i] = 0.0
             self._lengths[i] = 0
             self._starts[i] = now
         return finished

@@ -93,8 +93,9 @@ class Trainer:
 
     def keep(self, result: EpisodeResult) -> None:
         """Keep what the run collects of an episode (its trajectory, with ``collect_traj``)."""
-        if self._trajectories is not None and result.trajectory is not None:
-            self._trajectories.add(result.trajectory)
+        if self._trajectories is not None:
+            for trajectory in result.trajectories:
+                self._trajectories.add(trajectory)
 
     # -- checkpoints and evaluation -------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from joyrl_core.contracts.buffer import write_transitions
+from joyrl_core.run.shipping import PackedTransitions, pack_transitions
 
 
 class TransitionLog:
@@ -94,6 +95,15 @@ class TransitionLog:
         arrays: dict[str, Any] = {name: column[: self._n].copy() for name, column in zip(self.FIELDS, self._columns)}
         arrays["extras"] = {name: column[: self._n].copy() for name, column in self._extras.items()}
         return arrays
+
+    def packed(self, streams: int) -> PackedTransitions:
+        """The transitions pushed since the last :meth:`clear`, packed for another process
+        (:func:`joyrl_core.pack_transitions`; ``streams``: the env streams interleaved row by row)."""
+        if self._columns is None:
+            return pack_transitions({"obs": np.zeros((0,)), "next_obs": np.zeros((0,))}, streams)
+        arrays: dict[str, Any] = {name: column[: self._n] for name, column in zip(self.FIELDS, self._columns)}
+        arrays["extras"] = {name: column[: self._n] for name, column in self._extras.items()}
+        return pack_transitions(arrays, streams)
 
     def clear(self) -> None:
         """Forget the transitions; the arrays are kept for the next ones."""

@@ -3,7 +3,11 @@
 A :class:`RolloutWorker` owns ``env_cfg.n_envs`` copies of the env and an acting copy of the agent. Each
 ``collect`` call takes a number of vectorized steps with the weights version the driver names (fetched
 only when it changed) and returns two objects: small episode stats for the driver, and the transitions
-as arrays, which go to the learners through Ray's object store without passing through the driver.
+packed (:class:`joyrl_core.PackedTransitions`: observations as the env gives them, ``uint8`` frames stay
+``uint8``; each observation sent once, a stacked ``next_obs`` as its newest frame), which go to the
+learners through Ray's object store without passing through the driver. A learner unpacks them vector
+step by vector step, byte for byte what the worker collected, so its buffer stores what it would store
+in the ``single`` backend.
 
 A :class:`Learner` owns the agent that learns, its buffer and its optimizer. ``train`` takes a worker's
 transitions and, for each vector step, pushes its rows (as that worker's env streams) and calls
@@ -26,7 +30,17 @@ from typing import Any
 
 import numpy as np
 
-from joyrl_core import Agent, Batch, Buffer, EpisodeResult, PolicyStep, RunContext, TransitionLog, VectorEnvRunner
+from joyrl_core import (
+    Agent,
+    Batch,
+    Buffer,
+    EpisodeResult,
+    PackedTransitions,
+    PolicyStep,
+    RunContext,
+    TransitionLog,
+    VectorEnvRunner,
+)
 
 
 def _set_up_process(run: RunContext, seed: int | None) -> None:
@@ -92,8 +106,8 @@ class RolloutWorker:
         Episodes run on across calls, as in the ``single`` backend's vectorized loop. ``env_steps`` is
         the run's global count when the call was sent; exploration schedules see it advance by this
         worker's own steps. Returns small stats for the driver (each finished episode with the vector
-        step it ended in, the version acted with) and the transitions as arrays, vector step by
-        vector step (row ``t * n_envs + i`` is sub-env ``i`` at step ``t``), with the agent's extras.
+        step it ended in, the version acted with) and the transitions packed, vector step by vector
+        step (row ``t * n_envs + i`` is sub-env ``i`` at step ``t``), with the agent's extras.
         """
         if version != self.version:
             import ray
@@ -120,7 +134,7 @@ class RolloutWorker:
             "pid": os.getpid(),
             "process_env_steps": self.env_steps,
         }
-        return stats, sink.arrays()
+        return stats, sink.packed(runner.n)
 
     def close(self) -> None:
         self.runner.venv.close()
@@ -258,7 +272,7 @@ class Learner:
             return None
         return int(buffer.n_steps)
 
-    def train(self, data: Mapping[str, Any] | None, first_stream: int, start: int, stop: int, n_envs: int,
+    def train(self, data: PackedTransitions | None, first_stream: int, start: int, stop: int, n_envs: int,
               version: int, env_steps: int, episodes: list[int], save_every: int) -> tuple[dict[str, Any], Any]:
         """For each vector step ``start <= t < stop`` of a worker's ``data``: push its ``n_envs`` rows as
         env streams ``first_stream + i`` (with their extras), then call ``agent.update``.
@@ -279,8 +293,6 @@ class Learner:
         lag = self.version - version
         push = None
         if data and buffer is not None:
-            columns = [data[name] for name in ("obs", "actions", "rewards", "next_obs", "terminated", "truncated")]
-            extras = data["extras"]
             env_ids = first_stream + np.arange(n_envs)
             push = buffer.push_batch
         before = agent.update_steps
@@ -289,12 +301,12 @@ class Learner:
         save_points = []
         for t in range(start, stop):
             if push is not None:
-                rows = slice(t * n_envs, (t + 1) * n_envs)
-                if extras:
-                    push(*(column[rows] for column in columns), env_ids=env_ids,
-                         extras={name: value[rows] for name, value in extras.items()})
+                step = data.unpack(t * n_envs, (t + 1) * n_envs)
+                columns = [step[name] for name in ("obs", "actions", "rewards", "next_obs", "terminated", "truncated")]
+                if step["extras"]:
+                    push(*columns, env_ids=env_ids, extras=step["extras"])
                 else:
-                    push(*(column[rows] for column in columns), env_ids=env_ids)
+                    push(*columns, env_ids=env_ids)
             now = env_steps + (t - start + 1) * n_envs
             metrics = agent.update(buffer, now)
             if metrics is None:

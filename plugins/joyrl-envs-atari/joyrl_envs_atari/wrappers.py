@@ -11,33 +11,41 @@ from typing import Any
 
 import gymnasium as gym
 
+from joyrl_core import EPISODE_CONTINUES
+
 
 class EpisodicLife(gym.Wrapper):
-    """``terminated`` when a life is lost; ``reset`` then continues the game with a no-op step, and
-    resets it for real only once the game is over."""
+    """``terminated`` when a life is lost, with ``info[joyrl_core.EPISODE_CONTINUES]``: the game goes
+    on, so JoyRL's results count whole games (the ``RecordEpisodeStatistics`` beneath reports each game
+    once) while the learner sees each lost life as a termination. ``reset`` after a lost life continues
+    the game with a no-op step; after anything else (the game's end, a time limit above) it resets the
+    game for real."""
 
     def __init__(self, env: gym.Env):
         super().__init__(env)
         self._lives = 0
-        self._game_over = True
+        self._life_lost = False
 
     def step(self, action):
         obs, reward, terminated, truncated, info = self.env.step(action)
-        self._game_over = terminated or truncated
         lives = self.env.unwrapped.ale.lives()
-        if 0 < lives < self._lives:
+        lost = 0 < lives < self._lives
+        self._life_lost = lost and not (terminated or truncated)  # else the game ended here anyway
+        if lost:
             terminated = True
+        if self._life_lost:
+            info = {**info, EPISODE_CONTINUES: True}
         self._lives = lives
         return obs, reward, terminated, truncated, info
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        if self._game_over or seed is not None:
+        if not self._life_lost or seed is not None:
             obs, info = self.env.reset(seed=seed, options=options)
         else:
             obs, _, terminated, truncated, info = self.env.step(0)
             if terminated or truncated:  # the no-op ended the game after all
                 obs, info = self.env.reset(options=options)
-        self._game_over = False
+        self._life_lost = False
         self._lives = self.env.unwrapped.ale.lives()
         return obs, info
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import yaml
@@ -95,6 +96,7 @@ def test_episodic_life_ends_the_learners_episode_and_the_game_goes_on(registry):
     env = make(registry, id="BreakoutNoFrameskip-v4", episodic_life=True)
     _, _, info = play(env, seed=1)
     assert "episode" not in info  # a life was lost, the game is not over
+    assert info[joyrl_core.EPISODE_CONTINUES]  # results count on: one row per game
     lives = env.unwrapped.ale.lives()
     assert lives == 4
     env.reset()
@@ -104,7 +106,29 @@ def test_episodic_life_ends_the_learners_episode_and_the_game_goes_on(registry):
         if "episode" in info:
             break
         env.reset()
-    assert env.unwrapped.ale.lives() == 0
+    assert env.unwrapped.ale.lives() == 0 and joyrl_core.EPISODE_CONTINUES not in info
+
+
+def test_with_episodic_life_a_result_is_a_whole_game_and_the_learner_sees_each_life_end(registry):
+    env = make(registry, id="BreakoutNoFrameskip-v4", episodic_life=True, frame_stack=1, noop_max=0)
+    log = joyrl_core.TransitionLog()
+    runner = joyrl_core.EnvRunner(env, seed=3, max_steps=None)
+    rng = np.random.default_rng(0)
+    result = runner.run_episode(lambda obs: joyrl_core.PolicyStep(rng.integers(0, 4, size=1)), log)
+    assert env.unwrapped.ale.lives() == 0 and result.terminated  # one result: the game played out
+    terminated = log.arrays()["terminated"]
+    assert terminated.sum() == 5 and terminated[-1] and result.length == len(terminated)
+    # The game's score: the raw points (Breakout's bricks score 1 to 7), here above the clipped sum.
+    assert result.reward >= log.arrays()["rewards"].sum()
+    # A time limit above the wrapper ends the game: the next reset starts a new one.
+    limited = gym.wrappers.TimeLimit(make(registry, id="BreakoutNoFrameskip-v4", episodic_life=True, noop_max=0), 5)
+    limited.reset(seed=1)
+    started = limited.unwrapped.ale.getEpisodeFrameNumber()  # the frames FIRE at reset took
+    for _ in range(5):
+        *_, truncated, _ = limited.step(0)
+    assert truncated and limited.unwrapped.ale.getEpisodeFrameNumber() > started
+    limited.reset()
+    assert limited.unwrapped.ale.getEpisodeFrameNumber() == started
 
 
 def play_on(env):
