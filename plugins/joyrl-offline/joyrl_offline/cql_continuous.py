@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from joyrl_core import Agent, Buffer, EnvSpec, load_module_weights, module_weights
-from joyrl_sac.networks import ActionScale, Critics, SquashedGaussianActor, check_action_space, polyak
+from joyrl_sac.networks import ActionScale, Critics, Encoder, SquashedGaussianActor, check_action_space, polyak
 
 from joyrl_offline.common import Batches, check_keys
 from joyrl_offline.config import CQLConfig
@@ -50,9 +50,9 @@ class ContinuousCQLAgent(Agent):
         self.generator = torch.Generator(device=self.device)
         if seed is not None:
             self.generator.manual_seed(seed)
-        self.actor = SquashedGaussianActor(config.actor_layers, self.obs_dim, self.act_dim, LOG_STD_MIN,
-                                           LOG_STD_MAX).to(self.device)
-        self.critics = Critics(config.value_layers, self.obs_dim, self.act_dim, 2).to(self.device)
+        self.actor = SquashedGaussianActor(Encoder([], (self.obs_dim,)), config.actor_layers, self.act_dim,
+                                           LOG_STD_MIN, LOG_STD_MAX).to(self.device)
+        self.critics = Critics(Encoder([], (self.obs_dim,)), config.value_layers, self.act_dim, 2).to(self.device)
         self.critics_target = copy.deepcopy(self.critics).requires_grad_(False)
         self.log_alpha = torch.zeros(1, device=self.device, requires_grad=True)
         self._actor_params = list(self.actor.parameters())
