@@ -23,9 +23,10 @@ class OffPolicyConfig:
     trained by its own loss."""
 
     encoder_layers: list[LayerConfig] = option(
-        [], "observation encoder of the actor and, a separate copy, of the critics (a layer list, see `joyrl info "
-        "layers`): e.g. [{layer_type: nature_cnn}, {layer_type: linear, layer_dim: [512]}] for images; uint8 "
-        "frames are stored as they are and scaled to [0, 1] by the network; [] = the flattened observation")
+        [], "observation encoder (a layer list, see `joyrl info layers`) in front of the actor, and another in front of "
+        "the critics, shared by their Q-heads; each learns from its own network's loss. For images e.g. "
+        "[{layer_type: nature_cnn}, {layer_type: linear, layer_dim: [512]}]; uint8 frames are stored as they are "
+        "and scaled to [0, 1] by the network; [] = the flattened observation")
     actor_layers: list[LayerConfig] = layers_field(
         256, 256, help="hidden linear layers of the actor on the encoder's features, input to output")
     critic_layers: list[LayerConfig] = layers_field(
