@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from joyrl_core import Agent, Buffer, EnvSpec, load_module_weights, module_weights
+from joyrl_core import Agent, Buffer, ConfigError, EnvSpec, load_module_weights, module_weights
 from joyrl_sac.networks import ActionScale, Critics, Encoder, SquashedGaussianActor, check_action_space, polyak
 
 from joyrl_offline.common import Batches, check_keys
@@ -44,15 +44,19 @@ class ContinuousCQLAgent(Agent):
         self.env_spec = env_spec
         self.device = torch.device(device)
         self.batches = Batches(env_spec, self.device)
-        self.obs_dim = int(np.prod(self.batches.shape))
         self.act_dim = int(np.prod(env_spec.action_shape))
         self.scale = ActionScale(env_spec.action_low.reshape(-1), env_spec.action_high.reshape(-1), str(self.device))
         self.generator = torch.Generator(device=self.device)
         if seed is not None:
             self.generator.manual_seed(seed)
-        self.actor = SquashedGaussianActor(Encoder([], (self.obs_dim,)), config.actor_layers, self.act_dim,
-                                           LOG_STD_MIN, LOG_STD_MAX).to(self.device)
-        self.critics = Critics(Encoder([], (self.obs_dim,)), config.value_layers, self.act_dim, 2).to(self.device)
+        for key in ("actor_layers", "value_layers"):
+            other = [layer.layer_type for layer in getattr(config, key) if layer.layer_type != "linear"]
+            if other:
+                raise ConfigError(f"algo_cfg.{key}: continuous actions take linear layers only, got {other[0]}; put "
+                                  "convolutions, flatten and encoder presets in encoder_layers")
+        self.actor = SquashedGaussianActor(self._encoder(), config.actor_layers, self.act_dim, LOG_STD_MIN,
+                                           LOG_STD_MAX).to(self.device)
+        self.critics = Critics(self._encoder(), config.value_layers, self.act_dim, 2).to(self.device)
         self.critics_target = copy.deepcopy(self.critics).requires_grad_(False)
         self.log_alpha = torch.zeros(1, device=self.device, requires_grad=True)
         self._actor_params = list(self.actor.parameters())
@@ -63,8 +67,15 @@ class ContinuousCQLAgent(Agent):
                            "alpha": torch.optim.Adam([self.log_alpha], lr=config.actor_lr)}
         self._updates = 0
 
+    def _encoder(self) -> Encoder:
+        """A new encoder of ``encoder_layers`` (joyrl-sac's) for this env's observations."""
+        try:
+            return Encoder(self.cfg.encoder_layers, self.batches.shape, self.env_spec.obs_dtype)
+        except ValueError as exc:
+            raise ConfigError(f"CQL cannot run on env {self.env_spec.env_id!r}: {exc}") from None
+
     def _obs(self, obs: np.ndarray) -> torch.Tensor:
-        return self.batches.obs(obs).reshape(len(obs), -1)
+        return self.batches.obs(obs)
 
     def _to_env(self, actions: torch.Tensor) -> np.ndarray:
         return self.scale.to_env(actions.cpu().numpy()).reshape(len(actions), *self.env_spec.action_shape)
@@ -82,7 +93,7 @@ class ContinuousCQLAgent(Agent):
         return self._updates
 
     def _repeated_q(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """``Q_i(s, a)`` for ``N`` actions per state: obs ``(B, o)``, actions ``(B * N, d)`` -> ``(2, B, N)``."""
+        """``Q_i(s, a)`` for ``N`` actions per state: obs ``(B, *obs_shape)``, actions ``(B * N, d)`` -> ``(2, B, N)``."""
         n = self.cfg.n_action_samples
         return self.critics(obs.repeat_interleave(n, dim=0), actions).reshape(2, len(obs), n)
 
