@@ -111,6 +111,26 @@ def test_each_encoder_learns_from_its_own_loss_only(config, make, batched):
     assert agent.critics_target.encoder is not agent.critics.encoder
 
 
+@pytest.mark.parametrize("config, make", AGENTS[:2])
+def test_the_speed_switches_learn_what_the_plain_version_learns_from_pixels(config, make):
+    """Batched critics take the critics' encoder over as it is: the same steps as the plain critics."""
+    agents = []
+    for fast in (False, True):
+        torch.manual_seed(3)
+        agents.append(make(config(**SMALL, batched_critics=fast, fused_adam=fast), SPEC, "cpu", 5))
+    for agent in agents:
+        buffer = pixel_buffer()
+        for step in range(1, 6):
+            agent.update(buffer, step)
+    for name in ("actor", "critics"):
+        plain, fast = agents[0].networks[name].encoder, agents[1].networks[name].encoder
+        for a, b in zip(plain.parameters(), fast.parameters()):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    obs = torch.as_tensor(np.random.default_rng(2).integers(0, 256, size=(20, *FRAME), dtype=np.uint8))
+    action = torch.rand(20, 1) * 2 - 1
+    torch.testing.assert_close(agents[0].critics(obs, action), agents[1].critics(obs, action), rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.parametrize("batched", [True, False])
 @pytest.mark.parametrize("config, make", AGENTS)
 def test_resume_with_encoders_gives_the_identical_next_update(config, make, batched, tmp_path):
