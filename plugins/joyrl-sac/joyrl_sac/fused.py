@@ -4,9 +4,10 @@
 heads' weights are stacked, so a layer is one batched product (``torch.baddbmm``) for all of them,
 and the first layer, whose input is the same for every critic, one plain product with the weights
 side by side. The observation encoder, which the heads share anyway, is taken over as it is (the same
-module, so its state-dict keys are those of :class:`Critics`). The values and gradients are those of :class:`Critics` with the same weights (tested);
-the network is made from a :class:`Critics` and copies its initial weights, so the switch does not
-change what a seeded run starts from. Checkpoints hold the stacked layout.
+module, so its state-dict keys are those of :class:`Critics`). The values and gradients are those of
+:class:`Critics` with the same weights (tested, with and without a conv encoder); the network is made
+from a :class:`Critics` and copies its initial weights, so the switch does not change what a seeded
+run starts from. Checkpoints hold the stacked layout.
 """
 
 from __future__ import annotations
