@@ -92,10 +92,11 @@ class ContinuousCQLAgent(Agent):
     def update_steps(self) -> int:
         return self._updates
 
-    def _repeated_q(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """``Q_i(s, a)`` for ``N`` actions per state: obs ``(B, *obs_shape)``, actions ``(B * N, d)`` -> ``(2, B, N)``."""
+    def _repeated_q(self, features: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """``Q_i(s, a)`` for ``N`` actions per state from the critics' encoder features ``(B, f)`` (each
+        state encoded once), actions ``(B * N, d)`` -> ``(2, B, N)``."""
         n = self.cfg.n_action_samples
-        return self.critics(obs.repeat_interleave(n, dim=0), actions).reshape(2, len(obs), n)
+        return self.critics.heads(features.repeat_interleave(n, dim=0), actions).reshape(2, len(features), n)
 
     def penalty(self, obs: torch.Tensor, next_obs: torch.Tensor, q_data: torch.Tensor) -> torch.Tensor:
         """Each critic's CQL(H) penalty (module docstring), shape ``(2,)``."""
@@ -104,10 +105,11 @@ class ContinuousCQLAgent(Agent):
         with torch.no_grad():
             policy, log_pi = self.actor.sample(obs.repeat_interleave(n, dim=0), self.generator)
             next_policy, next_log_pi = self.actor.sample(next_obs.repeat_interleave(n, dim=0), self.generator)
+        features = self.critics.encoder(obs)
         sampled = torch.cat([
-            self._repeated_q(obs, uniform) + self.act_dim * math.log(2.0),
-            self._repeated_q(obs, policy) - log_pi.reshape(1, batch, n),
-            self._repeated_q(obs, next_policy) - next_log_pi.reshape(1, batch, n),
+            self._repeated_q(features, uniform) + self.act_dim * math.log(2.0),
+            self._repeated_q(features, policy) - log_pi.reshape(1, batch, n),
+            self._repeated_q(features, next_policy) - next_log_pi.reshape(1, batch, n),
         ], dim=2)
         return (torch.logsumexp(sampled, dim=2) - q_data).mean(dim=1)
 

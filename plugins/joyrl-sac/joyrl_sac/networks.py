@@ -152,7 +152,12 @@ class Critics(nn.Module):
         self.q = nn.ModuleList(mlp(layers, encoder.features + act_dim, 1) for _ in range(n))
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        x = torch.cat([self.encoder(obs), action], dim=1)
+        return self.heads(self.encoder(obs), action)
+
+    def heads(self, features: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """The Q-values from the encoder's ``features``: a caller valuing many actions per observation
+        encodes each observation once."""
+        x = torch.cat([features, action], dim=1)
         return torch.stack([q(x).squeeze(1) for q in self.q])
 
 
