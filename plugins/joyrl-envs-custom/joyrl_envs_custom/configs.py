@@ -80,6 +80,17 @@ class CatchConfig:
 
 
 @dataclass
+class PixelPointConfig:
+    """``env_cfg`` of ``pixel_point``."""
+
+    width: int = option(21, "image width in pixels: the track [-1, 1] is drawn over these columns", minimum=3)
+    height: int = option(5, "image height in pixels (every row shows the point)", minimum=2)
+    step_size: float = option(0.2, "how far action 1.0 moves the point on the track [-1, 1] (at most 2)", minimum=0.0)
+    max_episode_steps: int = option(20, "time limit: the episode is truncated after this many steps", minimum=1)
+    render_mode: RenderMode = option(None, "null or rgb_array (frames for the GIF)")
+
+
+@dataclass
 class MinAtarConfig:
     """``env_cfg`` of ``minatar`` (needs ``pip install 'joyrl-envs-custom[minatar]'``)."""
 

@@ -15,7 +15,14 @@ import gymnasium as gym
 
 from joyrl_core import EnvError, hookimpl
 
-from joyrl_envs_custom.configs import CatchConfig, GridWorldConfig, MinAtarConfig, SlowNoisyConfig, SnakeConfig
+from joyrl_envs_custom.configs import (
+    CatchConfig,
+    GridWorldConfig,
+    MinAtarConfig,
+    PixelPointConfig,
+    SlowNoisyConfig,
+    SnakeConfig,
+)
 from joyrl_envs_custom.errors import EnvConfigError
 from joyrl_envs_custom.minatar_envs import make_minatar
 from joyrl_envs_custom.registration import NAMESPACE, register_gymnasium_envs
@@ -61,6 +68,7 @@ make_grid_world = _factory("grid_world", f"{NAMESPACE}/GridWorld-v0")
 make_snake = _factory("snake", f"{NAMESPACE}/Snake-v0")
 make_slow_noisy = _factory("slow_noisy", f"{NAMESPACE}/SlowNoisy-v0")
 make_catch = _factory("catch", f"{NAMESPACE}/Catch-v0")
+make_pixel_point = _factory("pixel_point", f"{NAMESPACE}/PixelPoint-v0")
 
 
 @hookimpl
@@ -71,5 +79,7 @@ def register_envs(register):
     register("slow_noisy", make_slow_noisy, SlowNoisyConfig,
              "any gymnasium env (inner_id) with a sleep per step and Gaussian observation noise")
     register("catch", make_catch, CatchConfig, "Catch: catch a falling ball with a paddle; a 10x5 bool image, 3 actions")
+    register("pixel_point", make_pixel_point, PixelPointConfig,
+             "pixel point: move a point to the centre of a track seen as a 5x21 uint8 image; Box(1) actions")
     register("minatar", make_minatar, MinAtarConfig,
              "MinAtar's games (Breakout, Asterix, ...): 10x10xC bool frames; needs the minatar extra")

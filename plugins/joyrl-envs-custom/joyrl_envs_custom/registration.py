@@ -13,6 +13,7 @@ GYMNASIUM_IDS: dict[str, tuple[str, int | None, dict]] = {
     f"{NAMESPACE}/Snake-v0": ("joyrl_envs_custom.snake:SnakeEnv", 1000, {}),
     f"{NAMESPACE}/SlowNoisy-v0": ("joyrl_envs_custom.slow_noisy:SlowNoisyEnv", None, {}),
     f"{NAMESPACE}/Catch-v0": ("joyrl_envs_custom.catch:CatchEnv", None, {}),
+    f"{NAMESPACE}/PixelPoint-v0": ("joyrl_envs_custom.pixel_point:PixelPointEnv", 20, {}),
 }
 
 

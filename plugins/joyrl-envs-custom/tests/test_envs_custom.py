@@ -38,6 +38,8 @@ CASES = {
     "slow_noisy_discrete_obs": ("slow_noisy", {"inner_id": "FrozenLake-v1", "inner_kwargs": {"is_slippery": True}}),
     "catch": ("catch", {}),
     "catch_wide": ("catch", {"rows": 6, "columns": 7}),
+    "pixel_point": ("pixel_point", {}),
+    "pixel_point_small": ("pixel_point", {"width": 5, "height": 2, "step_size": 0.5}),
 }
 # Warnings check_env may give about an inner env: CartPole's infinite bounds, and, where pygame is not
 # installed, that slow_noisy draws the observation as bars because the inner env cannot render.
@@ -58,11 +60,16 @@ def make(registry, name: str, env_cfg: dict | None = None, render_mode: str | No
 
 def rollout(env: gym.Env, seed: int, n_steps: int = 60, action_seed: int = 7):
     """Observations, rewards and flags of ``n_steps`` steps from ``reset(seed)`` under a fixed action sequence."""
-    actions = np.random.default_rng(action_seed).integers(env.action_space.n, size=n_steps)
+    rng = np.random.default_rng(action_seed)
+    space = env.action_space
+    if isinstance(space, gym.spaces.Discrete):
+        actions = [int(a) for a in rng.integers(space.n, size=n_steps)]
+    else:
+        actions = list(rng.uniform(space.low, space.high, size=(n_steps, *space.shape)).astype(space.dtype))
     obs, _ = env.reset(seed=seed)
     trace = [np.array(obs, dtype=np.float64)]
     for action in actions:
-        obs, reward, terminated, truncated, _ = env.step(int(action))
+        obs, reward, terminated, truncated, _ = env.step(action)
         trace.append((np.array(obs, dtype=np.float64), float(reward), terminated, truncated))
         if terminated or truncated:
             obs, _ = env.reset()
@@ -82,7 +89,7 @@ def same(a, b) -> bool:
 
 
 def test_plugin_registers_the_envs(registry):
-    for name in ("grid_world", "snake", "slow_noisy", "catch", "minatar"):
+    for name in ("grid_world", "snake", "slow_noisy", "catch", "pixel_point", "minatar"):
         component = registry.get("env", name)
         assert component.distribution == "joyrl-envs-custom"
         assert component.summary
@@ -92,7 +99,7 @@ def test_plugin_registers_the_envs(registry):
 def test_config_fields_have_help_texts(registry):
     import dataclasses
 
-    for name in ("grid_world", "snake", "slow_noisy", "catch", "minatar"):
+    for name in ("grid_world", "snake", "slow_noisy", "catch", "pixel_point", "minatar"):
         for f in dataclasses.fields(registry.get("env", name).config_type):
             assert f.metadata.get("help"), f"{name}.{f.name} has no help text"
 
@@ -242,7 +249,7 @@ def test_same_seed_same_rollout(registry, case):
     assert same(first, rollout(other, seed=42)), "a second env instance replays the same episodes"
 
 
-@pytest.mark.parametrize("case", ["grid_world_walls_slip_coords", "cliff", "snake", "slow_noisy"])
+@pytest.mark.parametrize("case", ["grid_world_walls_slip_coords", "cliff", "snake", "slow_noisy", "pixel_point"])
 def test_other_seed_other_rollout(registry, case):
     name, env_cfg = CASES[case]
     env = make(registry, name, env_cfg)
@@ -272,6 +279,30 @@ def test_catch_rules(registry):
     away = 0 if ball >= 2 else 2
     rewards = [env.step(away)[1] for _ in range(9)]
     assert rewards[-1] == -1.0 and sum(rewards) == -1.0
+
+
+def test_pixel_point_rules(registry):
+    """The image shows the point's column; an action moves it step_size * action; reward -|x|; 20 steps."""
+    env = make(registry, "pixel_point")
+    spec = joyrl_core.EnvSpec.from_env(env, "pixel_point")
+    assert spec.obs_shape == (5, 21, 1) and spec.obs_dtype == np.uint8 and spec.action_shape == (1,)
+    for seed in range(4):
+        image, _ = env.reset(seed=seed)
+        x = env.unwrapped.x
+        rewards = []
+        for step in range(20):
+            column = round((x + 1) / 2 * 20)
+            assert (image[:, column] == 255).all() and image.sum() == 5 * 255
+            action = np.array([-1.0 if x > 0 else 0.5], np.float32)  # towards the centre, sometimes past it
+            image, reward, terminated, truncated, _ = env.step(action)
+            x = float(np.clip(x + 0.2 * float(action[0]), -1, 1))
+            assert env.unwrapped.x == pytest.approx(x) and reward == pytest.approx(-abs(x))
+            assert not terminated and truncated == (step == 19)
+            rewards.append(reward)
+        assert sum(rewards) > -4  # near the centre after at most 5 steps
+    env.reset(seed=0)
+    env.step(np.array([5.0], np.float32))  # clipped to 1: one step_size at most
+    assert env.unwrapped.x <= 1.0
 
 
 def test_minatar_games_are_envs_with_channels_last_bool_frames(registry):
@@ -308,7 +339,8 @@ def test_minatar_without_the_package_names_the_extra(registry, monkeypatch):
     "case, shape, actions",
     [("grid_world", (160, 160, 3), [2, 1, 2]), ("cliff", (128, 384, 3), [0, 1, 1]),
      ("snake", (192, 192, 3), [0, 1, 0]), ("slow_noisy_over_snake", (192, 192, 3), [0, 2, 0]),
-     ("catch", (240, 120, 3), [0, 1, 2])],
+     ("catch", (240, 120, 3), [0, 1, 2]),
+     ("pixel_point", (60, 252, 3), [np.array([1.0], np.float32), np.array([-0.5], np.float32)])],
 )
 def test_rgb_array_frames(registry, case, shape, actions):
     name, env_cfg = CASES[case]
@@ -402,6 +434,7 @@ def test_slow_noisy_noise_is_reproducible_per_seed(registry):
         ("grid_world", {"walls": [[3, 4], [4, 3]]}, "env_cfg.goal: [4, 4] cannot be reached"),
         ("grid_world", {"slip": 1.5}, "env_cfg.slip: a probability in [0, 1]"),
         ("snake", {"initial_length": 5}, "env_cfg.initial_length: an integer from 1 to size // 2 = 4"),
+        ("pixel_point", {"step_size": 3.0}, "env_cfg.step_size: a number in (0, 2] is required, got 3.0"),
         ("slow_noisy", {"inner_id": "CartPol-v1"}, "env_cfg.inner_id: unknown gymnasium env id 'CartPol-v1'; did you mean CartPole-v1"),
         ("slow_noisy", {"inner_id": "FrozenLake-v1", "obs_noise_std": 0.1}, "env_cfg.obs_noise_std: noise needs a float Box"),
         ("slow_noisy", {"inner_kwargs": {"no_such_arg": 1}}, "env_cfg.inner_kwargs: 'CartPole-v1' rejected ['no_such_arg']"),

@@ -54,10 +54,10 @@ class BCAgent(Agent):
         if seed is not None:
             self._generator.manual_seed(seed)
         if self.discrete:
-            self.policy: nn.Module = head_network(config.policy_layers, env_spec, int(env_spec.n_actions))
+            self.policy: nn.Module = head_network(config.policy_layers, env_spec, int(env_spec.n_actions), "policy_layers")
         else:
             action_dim = int(np.prod(env_spec.action_shape))
-            self.policy = GaussianPolicy(head_network(config.policy_layers, env_spec, action_dim), action_dim)
+            self.policy = GaussianPolicy(head_network(config.policy_layers, env_spec, action_dim, "policy_layers"), action_dim)
             self._set_action_scale(env_spec)
         self.policy.to(self.device)
         params = [p for name, p in self.policy.named_parameters()

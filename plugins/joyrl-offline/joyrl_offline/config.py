@@ -16,7 +16,8 @@ class BCConfig:
     """Behaviour cloning: a policy fitted to the dataset's actions by maximum likelihood."""
 
     dataset: list[str] = dataset_field()
-    policy_layers: list[LayerConfig] = layers_field(256, 256, help="hidden layers of the policy, input to output")
+    policy_layers: list[LayerConfig] = layers_field(
+        256, 256, help="layers of the policy, input to output; image observations: start with convolutions")
     continuous_loss: Literal["gaussian", "mse"] = option(
         "gaussian", "continuous actions: gaussian (log-likelihood, learned state-independent log-std) or mse "
                     "(squared error of a deterministic policy)")
@@ -37,7 +38,11 @@ class CQLConfig:
 
     dataset: list[str] = dataset_field()
     value_layers: list[LayerConfig] = layers_field(
-        256, 256, help="hidden layers of the Q-network (continuous actions: of each of the two critics Q(s, a))")
+        256, 256, help="layers of the Q-network, input to output (image observations: start with convolutions); "
+        "continuous actions: linear layers of each of the two critics Q(s, a) on encoder_layers' features and the action")
+    encoder_layers: list[LayerConfig] = option(
+        [], "continuous actions: observation encoder of the actor, and another of the critics (joyrl-sac's "
+        "encoder_layers, e.g. convolutions for images); [] = the flattened observation")
     alpha: float = option(1.0, "weight of the conservative penalty logsumexp_a Q(s, a) - Q(s, a_data); 0 = DQN "
                                "(continuous actions: SAC)", minimum=0.0)
     actor_layers: list[LayerConfig] = layers_field(
@@ -67,3 +72,4 @@ class CQLConfig:
             raise ValueError(f"max_grad_norm: must be > 0 or null, got {self.max_grad_norm}")
         self.value_layers = parse_layers(self.value_layers, "value_layers")
         self.actor_layers = parse_layers(self.actor_layers, "actor_layers")
+        self.encoder_layers = parse_layers(self.encoder_layers, "encoder_layers") if self.encoder_layers else []

@@ -51,8 +51,12 @@ class DiscreteCQLAgent(Agent):
         self.device = torch.device(device)
         self.batches = Batches(env_spec, self.device)
         n_actions = int(env_spec.n_actions)
-        self.q_net = head_network(config.value_layers, env_spec, n_actions).to(self.device)
-        self.target_net = head_network(config.value_layers, env_spec, n_actions).to(self.device)
+        if config.encoder_layers:
+            raise ConfigError("algo_cfg.encoder_layers: continuous actions only (the critics join the action to its "
+                              f"features); env {env_spec.env_id!r} has discrete actions: start value_layers with the "
+                              "convolutions instead")
+        self.q_net = head_network(config.value_layers, env_spec, n_actions, "value_layers").to(self.device)
+        self.target_net = head_network(config.value_layers, env_spec, n_actions, "value_layers").to(self.device)
         self.target_net.load_state_dict(self.q_net.state_dict())
         self.target_net.requires_grad_(False)
         self._params = list(self.q_net.parameters())

@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from joyrl_core import Agent, Buffer, EnvSpec, load_module_weights, module_weights
-from joyrl_sac.networks import ActionScale, Critics, SquashedGaussianActor, check_action_space, polyak
+from joyrl_core import Agent, Buffer, ConfigError, EnvSpec, load_module_weights, module_weights
+from joyrl_sac.networks import ActionScale, Critics, Encoder, SquashedGaussianActor, check_action_space, polyak
 
 from joyrl_offline.common import Batches, check_keys
 from joyrl_offline.config import CQLConfig
@@ -44,15 +44,19 @@ class ContinuousCQLAgent(Agent):
         self.env_spec = env_spec
         self.device = torch.device(device)
         self.batches = Batches(env_spec, self.device)
-        self.obs_dim = int(np.prod(self.batches.shape))
         self.act_dim = int(np.prod(env_spec.action_shape))
         self.scale = ActionScale(env_spec.action_low.reshape(-1), env_spec.action_high.reshape(-1), str(self.device))
         self.generator = torch.Generator(device=self.device)
         if seed is not None:
             self.generator.manual_seed(seed)
-        self.actor = SquashedGaussianActor(config.actor_layers, self.obs_dim, self.act_dim, LOG_STD_MIN,
+        for key in ("actor_layers", "value_layers"):
+            other = [layer.layer_type for layer in getattr(config, key) if layer.layer_type != "linear"]
+            if other:
+                raise ConfigError(f"algo_cfg.{key}: continuous actions take linear layers only, got {other[0]}; put "
+                                  "convolutions, flatten and encoder presets in encoder_layers")
+        self.actor = SquashedGaussianActor(self._encoder(), config.actor_layers, self.act_dim, LOG_STD_MIN,
                                            LOG_STD_MAX).to(self.device)
-        self.critics = Critics(config.value_layers, self.obs_dim, self.act_dim, 2).to(self.device)
+        self.critics = Critics(self._encoder(), config.value_layers, self.act_dim, 2).to(self.device)
         self.critics_target = copy.deepcopy(self.critics).requires_grad_(False)
         self.log_alpha = torch.zeros(1, device=self.device, requires_grad=True)
         self._actor_params = list(self.actor.parameters())
@@ -63,8 +67,15 @@ class ContinuousCQLAgent(Agent):
                            "alpha": torch.optim.Adam([self.log_alpha], lr=config.actor_lr)}
         self._updates = 0
 
+    def _encoder(self) -> Encoder:
+        """A new encoder of ``encoder_layers`` (joyrl-sac's) for this env's observations."""
+        try:
+            return Encoder(self.cfg.encoder_layers, self.batches.shape, self.env_spec.obs_dtype)
+        except ValueError as exc:
+            raise ConfigError(f"CQL cannot run on env {self.env_spec.env_id!r}: {exc}") from None
+
     def _obs(self, obs: np.ndarray) -> torch.Tensor:
-        return self.batches.obs(obs).reshape(len(obs), -1)
+        return self.batches.obs(obs)
 
     def _to_env(self, actions: torch.Tensor) -> np.ndarray:
         return self.scale.to_env(actions.cpu().numpy()).reshape(len(actions), *self.env_spec.action_shape)
@@ -81,10 +92,11 @@ class ContinuousCQLAgent(Agent):
     def update_steps(self) -> int:
         return self._updates
 
-    def _repeated_q(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """``Q_i(s, a)`` for ``N`` actions per state: obs ``(B, o)``, actions ``(B * N, d)`` -> ``(2, B, N)``."""
+    def _repeated_q(self, features: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """``Q_i(s, a)`` for ``N`` actions per state from the critics' encoder features ``(B, f)`` (each
+        state encoded once), actions ``(B * N, d)`` -> ``(2, B, N)``."""
         n = self.cfg.n_action_samples
-        return self.critics(obs.repeat_interleave(n, dim=0), actions).reshape(2, len(obs), n)
+        return self.critics.heads(features.repeat_interleave(n, dim=0), actions).reshape(2, len(features), n)
 
     def penalty(self, obs: torch.Tensor, next_obs: torch.Tensor, q_data: torch.Tensor) -> torch.Tensor:
         """Each critic's CQL(H) penalty (module docstring), shape ``(2,)``."""
@@ -93,10 +105,11 @@ class ContinuousCQLAgent(Agent):
         with torch.no_grad():
             policy, log_pi = self.actor.sample(obs.repeat_interleave(n, dim=0), self.generator)
             next_policy, next_log_pi = self.actor.sample(next_obs.repeat_interleave(n, dim=0), self.generator)
+        features = self.critics.encoder(obs)
         sampled = torch.cat([
-            self._repeated_q(obs, uniform) + self.act_dim * math.log(2.0),
-            self._repeated_q(obs, policy) - log_pi.reshape(1, batch, n),
-            self._repeated_q(obs, next_policy) - next_log_pi.reshape(1, batch, n),
+            self._repeated_q(features, uniform) + self.act_dim * math.log(2.0),
+            self._repeated_q(features, policy) - log_pi.reshape(1, batch, n),
+            self._repeated_q(features, next_policy) - next_log_pi.reshape(1, batch, n),
         ], dim=2)
         return (torch.logsumexp(sampled, dim=2) - q_data).mean(dim=1)
 

@@ -15,16 +15,29 @@ from joyrl_core import LayerConfig, layers_field, option, parse_layers
 
 @dataclass
 class OffPolicyConfig:
-    """What SAC, TD3 and DDPG share: networks, replay, cadence, target networks, speed switches."""
+    """What SAC, TD3 and DDPG share: networks, replay, cadence, target networks, speed switches.
 
-    actor_layers: list[LayerConfig] = layers_field(256, 256, help="hidden layers of the actor, input to output")
+    Networks (SB3's ``CnnPolicy`` for SAC/TD3): the actor is ``encoder_layers`` then ``actor_layers``; the
+    critics are one ``encoder_layers`` encoder, shared by the twin Q-heads, whose features are joined by
+    the action before each head's ``critic_layers``. Actor and critics have separate encoders, each
+    trained by its own loss."""
+
+    encoder_layers: list[LayerConfig] = option(
+        [], "observation encoder (a layer list, see `joyrl info layers`) in front of the actor, and another in front of "
+        "the critics, shared by their Q-heads; each learns from its own network's loss. For images e.g. "
+        "[{layer_type: nature_cnn}, {layer_type: linear, layer_dim: [512]}]; uint8 frames are stored as they are "
+        "and scaled to [0, 1] by the network; [] = the flattened observation")
+    actor_layers: list[LayerConfig] = layers_field(
+        256, 256, help="hidden linear layers of the actor on the encoder's features, input to output")
     critic_layers: list[LayerConfig] = layers_field(
-        256, 256, help="hidden layers of each critic Q(s, a); the input is the flattened obs and the action")
+        256, 256, help="hidden linear layers of each critic Q(s, a); the input is the critic encoder's features "
+        "(the flattened obs without encoder_layers) and the action")
     lr: float = option(3e-4, "Adam learning rate of actor, critics (and SAC's alpha) unless set apart", minimum=0.0)
     actor_lr: float | None = option(None, "Adam learning rate of the actor; null = lr", minimum=0.0)
     critic_lr: float | None = option(None, "Adam learning rate of the critics; null = lr", minimum=0.0)
     batch_size: int = option(256, "transitions per gradient step", minimum=1)
-    buffer_type: str = option("REPLAY_QUE", "replay buffer component (uniform sampling)")
+    buffer_type: str = option("REPLAY_QUE", "replay buffer component: REPLAY_QUE (uniform), FRAME_QUE (stacked-frame "
+                              "observations, each frame stored once)")
     buffer_size: int = option(1_000_000, "replay buffer capacity in transitions", minimum=1)
     gamma: float = option(0.99, "discount factor", minimum=0.0, maximum=1.0)
     tau: float = option(0.005, "Polyak rate of the target networks: target += tau * (online - target)",
@@ -33,15 +46,18 @@ class OffPolicyConfig:
     train_freq: int = option(1, "learn every this many env steps (counted over all envs)", minimum=1)
     gradient_steps: int = option(1, "gradient steps each time it learns", minimum=1)
     batched_critics: bool = option(
-        True, "speed: evaluate the critics as one batched network (same values and gradients; fused.py)")
+        True, "speed: evaluate the critics' heads as one batched network (same values and gradients; fused.py)")
     fused_adam: bool = option(True, "speed: torch's fused Adam kernel where it exists (same update, one kernel)")
 
     def __post_init__(self) -> None:
+        self.encoder_layers = parse_layers(self.encoder_layers, "encoder_layers") if self.encoder_layers else []
         self.actor_layers = parse_layers(self.actor_layers, "actor_layers")
         self.critic_layers = parse_layers(self.critic_layers, "critic_layers")
         for key in ("actor_layers", "critic_layers"):
-            if any(layer.layer_type != "linear" for layer in getattr(self, key)):
-                raise ValueError(f"{key}: only linear layers are supported (the critics take obs and action as one vector)")
+            other = [layer.layer_type for layer in getattr(self, key) if layer.layer_type != "linear"]
+            if other:
+                raise ValueError(f"{key}: only linear layers are allowed, got {other[0]}; put convolutions, flatten and "
+                                 "encoder presets in encoder_layers (the critics join the action to its features)")
         if self.tau == 0:
             raise ValueError("tau: must lie in (0, 1]; 0 would never update the target networks")
 

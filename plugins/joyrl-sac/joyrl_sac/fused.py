@@ -1,11 +1,13 @@
 """Speed: the critics of SAC and TD3 evaluated as one batched network (``algo_cfg.batched_critics``).
 
-:class:`Critics` runs each Q-network on its own: per layer, one matrix product per critic. Here the
-critics' weights are stacked, so a layer is one batched product (``torch.baddbmm``) for all of them,
+:class:`Critics` runs each Q-head on its own: per layer, one matrix product per critic. Here the
+heads' weights are stacked, so a layer is one batched product (``torch.baddbmm``) for all of them,
 and the first layer, whose input is the same for every critic, one plain product with the weights
-side by side. The values and gradients are those of :class:`Critics` with the same weights (tested);
-the network is made from a :class:`Critics` and copies its initial weights, so the switch does not
-change what a seeded run starts from. Checkpoints hold the stacked layout.
+side by side. The observation encoder, which the heads share anyway, is taken over as it is (the same
+module, so its state-dict keys are those of :class:`Critics`). The values and gradients are those of
+:class:`Critics` with the same weights (tested, with and without a conv encoder); the network is made
+from a :class:`Critics` and copies its initial weights, so the switch does not change what a seeded
+run starts from. Checkpoints hold the stacked layout.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ from joyrl_sac.networks import Critics
 
 
 class BatchedCritics(nn.Module):
-    """``n`` Q-networks with stacked weights; ``forward(obs, action)`` gives ``(n, B)`` as :class:`Critics`."""
+    """``n`` Q-heads with stacked weights on the critics' encoder; ``forward(obs, action)`` gives ``(n, B)``
+    as :class:`Critics`."""
 
     def __init__(self, critics: Critics):
         super().__init__()
+        self.encoder = critics.encoder
         nets = list(critics.q)
         self.n = len(nets)
         linears = [[m for m in net if isinstance(m, nn.Linear)] for net in nets]
@@ -46,7 +50,7 @@ class BatchedCritics(nn.Module):
             self.biases.append(nn.Parameter(torch.stack([lin.bias.detach() for lin in layer]).unsqueeze(1).contiguous()))
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        x = torch.cat([obs, action], dim=1)
+        x = torch.cat([self.encoder(obs), action], dim=1)
         h = torch.addmm(self.b0, x, self.w0)  # (B, n * out)
         h = self.activations[0](h.view(len(x), self.n, self.out0).transpose(0, 1))  # (n, B, out)
         for i, (weight, bias) in enumerate(zip(self.weights, self.biases)):

@@ -1,8 +1,13 @@
-"""The pieces SAC, TD3 and DDPG share: action scaling, actors, critics, Polyak averaging.
+"""The pieces SAC, TD3 and DDPG share: action scaling, observation encoders, actors, critics, Polyak
+averaging.
 
 Actors work in the [-1, 1] action scale (a tanh at the end); :class:`ActionScale` is the one place
 that maps to and from the env's ``Box`` bounds. Networks are built from the config's layer lists with
-the core's :func:`joyrl_core.build_layers`.
+the core's :func:`joyrl_core.build_layers`. Each network starts with an :class:`Encoder` (SB3's
+features extractor): observations as :func:`joyrl_core.obs_tensor` gives them (image frames still
+``uint8``) to a feature vector. As in SB3's ``CnnPolicy`` for SAC and TD3, the actor has its own
+encoder, trained by the actor loss, and the critics one encoder that the twin Q-heads share, trained
+by the critic loss; each target network has its own copy.
 """
 
 from __future__ import annotations
@@ -55,6 +60,27 @@ class ActionScale:
         return ((action - self._mid_t) / self._half_range_t).clamp_(-1.0, 1.0)
 
 
+class Encoder(nn.Sequential):
+    """Observations to ``features`` numbers: the core's input module where the observations are compact
+    or channels-last (``uint8`` scaled to [0, 1], ``HWC -> CHW``; :mod:`joyrl_core.networks.inputs`), then
+    ``layers`` (``algo_cfg.encoder_layers``: convolutions, presets, linear layers), flattened. With no
+    layers it is the flattened observation and has no parameters (so an MLP's checkpoint keys do not
+    change). A layer list that does not fit the observation shape is a ``ValueError`` naming the layer
+    and the shapes."""
+
+    def __init__(self, layers: Sequence[LayerConfig], obs_shape: Sequence[int], obs_dtype=np.float32):
+        # A flatten alone is the "no encoder" case: build_layers still puts the input module in front.
+        stack = list(layers) or [LayerConfig(layer_type="flatten", activation="none")]
+        try:
+            modules, shape = build_layers(stack, tuple(obs_shape) or (1,), obs_dtype=obs_dtype)
+        except ValueError as exc:
+            raise ValueError(f"algo_cfg.encoder_layers: {exc}") from None
+        if len(shape) != 1:
+            modules.append(nn.Flatten())
+        super().__init__(*modules)
+        self.features = math.prod(shape)
+
+
 def mlp(layers: Sequence[LayerConfig], in_dim: int, out_dim: int) -> nn.Sequential:
     """``layers`` on a vector of ``in_dim`` features, then a linear layer to ``out_dim``."""
     modules, shape = build_layers(layers, (in_dim,))
@@ -72,10 +98,11 @@ class SquashedGaussianActor(nn.Module):
     ``tanh(u)`` rounds to +-1.
     """
 
-    def __init__(self, layers: Sequence[LayerConfig], obs_dim: int, act_dim: int, log_std_min: float,
+    def __init__(self, encoder: Encoder, layers: Sequence[LayerConfig], act_dim: int, log_std_min: float,
                  log_std_max: float):
         super().__init__()
-        modules, shape = build_layers(layers, (obs_dim,))
+        self.encoder = encoder
+        modules, shape = build_layers(layers, (encoder.features,))
         self.trunk = nn.Sequential(*modules)
         self.mu = nn.Linear(shape[0], act_dim)
         self.log_std = nn.Linear(shape[0], act_dim)
@@ -83,7 +110,7 @@ class SquashedGaussianActor(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and log std of ``u`` (before the tanh)."""
-        features = self.trunk(obs)
+        features = self.trunk(self.encoder(obs))
         return self.mu(features), self.log_std(features).clamp(self.log_std_min, self.log_std_max)
 
     def sample(self, obs: torch.Tensor, generator: torch.Generator | None = None) \
@@ -106,23 +133,31 @@ class SquashedGaussianActor(nn.Module):
 class DeterministicActor(nn.Module):
     """TD3's and DDPG's policy ``a = tanh(mu(s))``."""
 
-    def __init__(self, layers: Sequence[LayerConfig], obs_dim: int, act_dim: int):
+    def __init__(self, encoder: Encoder, layers: Sequence[LayerConfig], act_dim: int):
         super().__init__()
-        self.net = mlp(layers, obs_dim, act_dim)
+        self.encoder = encoder
+        self.net = mlp(layers, encoder.features, act_dim)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.net(obs))
+        return torch.tanh(self.net(self.encoder(obs)))
 
 
 class Critics(nn.Module):
-    """``n`` independent Q-networks ``Q_i(s, a)``; ``forward`` gives their values as ``(n, B)``."""
+    """``n`` Q-networks ``Q_i(s, a) = q_i([encoder(s), a])``: one encoder, shared by the heads (as SB3's
+    ``ContinuousCritic``), and ``n`` independent MLP heads; ``forward`` gives their values as ``(n, B)``."""
 
-    def __init__(self, layers: Sequence[LayerConfig], obs_dim: int, act_dim: int, n: int):
+    def __init__(self, encoder: Encoder, layers: Sequence[LayerConfig], act_dim: int, n: int):
         super().__init__()
-        self.q = nn.ModuleList(mlp(layers, obs_dim + act_dim, 1) for _ in range(n))
+        self.encoder = encoder
+        self.q = nn.ModuleList(mlp(layers, encoder.features + act_dim, 1) for _ in range(n))
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        x = torch.cat([obs, action], dim=1)
+        return self.heads(self.encoder(obs), action)
+
+    def heads(self, features: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """The Q-values from the encoder's ``features``: a caller valuing many actions per observation
+        encodes each observation once."""
+        x = torch.cat([features, action], dim=1)
         return torch.stack([q(x).squeeze(1) for q in self.q])
 
 

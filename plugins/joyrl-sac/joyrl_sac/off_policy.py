@@ -2,6 +2,10 @@
 scale, uniform random actions before ``learning_starts``, the ``train_freq``/``gradient_steps``
 cadence, sampling, weights for workers and checkpoints. SAC (``sac.py``) and TD3/DDPG (``td3.py``)
 add their networks, their exploration and their gradient step.
+
+Observations go to the networks as :func:`joyrl_core.obs_tensor` makes them: image frames stay
+``uint8`` (or ``bool``) from the env through the replay buffer to the device, and each network's
+encoder scales them (``networks.Encoder``).
 """
 
 from __future__ import annotations
@@ -15,11 +19,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from joyrl_core import Agent, Buffer, EnvSpec, load_module_weights, module_weights
+from joyrl_core import Agent, Buffer, ConfigError, EnvSpec, load_module_weights, module_weights, obs_tensor
 
 from joyrl_sac.config import OffPolicyConfig
 from joyrl_sac.fused import BatchedCritics
-from joyrl_sac.networks import ActionScale, Critics, check_action_space
+from joyrl_sac.networks import ActionScale, Critics, Encoder, check_action_space
 
 
 class OffPolicyAgent(Agent):
@@ -32,7 +36,8 @@ class OffPolicyAgent(Agent):
         check_action_space(env_spec, self.algo_name)
         self.cfg = config
         self.device = torch.device(device)
-        self.obs_dim = math.prod(env_spec.obs_shape)
+        self.env_spec = env_spec
+        self.obs_shape = tuple(env_spec.obs_shape) or (1,)  # a Discrete observation as one feature
         self.act_dim = math.prod(env_spec.action_shape)
         self.action_shape = env_spec.action_shape
         self.scale = ActionScale(env_spec.action_low.reshape(-1), env_spec.action_high.reshape(-1), device)
@@ -45,15 +50,24 @@ class OffPolicyAgent(Agent):
         self._updates = 0
         self._last_env_steps: int | None = None
 
+    def make_encoder(self) -> Encoder:
+        """A new encoder of ``encoder_layers`` for this env's observations; a ``ConfigError`` naming the
+        layer and the shapes where the list does not fit them."""
+        try:
+            return Encoder(self.cfg.encoder_layers, self.obs_shape, self.env_spec.obs_dtype)
+        except ValueError as exc:
+            raise ConfigError(f"{self.algo_name} cannot run on env {self.env_spec.env_id!r}: {exc}") from None
+
     def make_critics(self, n: int) -> nn.Module:
-        """``n`` critics, as one batched network with ``batched_critics`` (same values, see fused.py)."""
-        critics = Critics(self.cfg.critic_layers, self.obs_dim, self.act_dim, n)
+        """``n`` critics on one encoder of their own, as one batched network with ``batched_critics``
+        (same values, see fused.py)."""
+        critics = Critics(self.make_encoder(), self.cfg.critic_layers, self.act_dim, n)
         return (BatchedCritics(critics) if self.cfg.batched_critics else critics).to(self.device)
 
     # -- acting ---------------------------------------------------------------------------------
 
     def _obs_tensor(self, obs: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(np.asarray(obs, dtype=np.float32), device=self.device).reshape(len(obs), -1)
+        return obs_tensor(obs, self.device).reshape(len(obs), *self.obs_shape)
 
     def _to_env(self, action: torch.Tensor) -> np.ndarray:
         return self.scale.to_env(action.cpu().numpy()).reshape(len(action), *self.action_shape)

@@ -35,8 +35,8 @@ class SACAgent(OffPolicyAgent):
     def __init__(self, config: SACConfig, env_spec: EnvSpec, device: str, seed: int | None):
         super().__init__(config, env_spec, device, seed)
         cfg = config
-        self.actor = SquashedGaussianActor(cfg.actor_layers, self.obs_dim, self.act_dim, cfg.log_std_min,
-                                           cfg.log_std_max).to(self.device)
+        self.actor = SquashedGaussianActor(self.make_encoder(), cfg.actor_layers, self.act_dim,
+                                           cfg.log_std_min, cfg.log_std_max).to(self.device)
         self.critics = self.make_critics(2)
         self.critics_target = copy.deepcopy(self.critics).requires_grad_(False)
         self.networks = {"actor": self.actor, "critics": self.critics, "critics_target": self.critics_target}

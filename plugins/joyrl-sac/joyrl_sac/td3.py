@@ -36,7 +36,7 @@ class TD3Agent(OffPolicyAgent):
     def __init__(self, config: TD3Config, env_spec: EnvSpec, device: str, seed: int | None):
         super().__init__(config, env_spec, device, seed)
         cfg = config
-        self.actor = DeterministicActor(cfg.actor_layers, self.obs_dim, self.act_dim).to(self.device)
+        self.actor = DeterministicActor(self.make_encoder(), cfg.actor_layers, self.act_dim).to(self.device)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critics = self.make_critics(2 if cfg.twin_critics else 1)
         self.critics_target = copy.deepcopy(self.critics).requires_grad_(False)

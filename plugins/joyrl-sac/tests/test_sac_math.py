@@ -14,7 +14,7 @@ from torch import distributions as D
 from joyrl_core import ConfigError, EnvSpec, ReplayQueue
 from joyrl_sac import DDPGConfig, SACConfig, TD3Config
 from joyrl_sac.fused import BatchedCritics
-from joyrl_sac.networks import ActionScale, Critics, SquashedGaussianActor
+from joyrl_sac.networks import ActionScale, Critics, Encoder, SquashedGaussianActor
 from joyrl_sac.sac import SACAgent
 from joyrl_sac.td3 import DDPGAgent, TD3Agent
 
@@ -37,7 +37,7 @@ def filled_buffer(n: int = 64, seed: int = 0) -> ReplayQueue:
 
 def test_squashed_gaussian_log_prob_is_the_change_of_variables():
     torch.manual_seed(0)
-    actor = SquashedGaussianActor(SACConfig().actor_layers, 3, 2, -20.0, 2.0)
+    actor = SquashedGaussianActor(Encoder([], (3,)), SACConfig().actor_layers, 2, -20.0, 2.0)
     obs = torch.randn(64, 3)
     generator = torch.Generator().manual_seed(1)
     action, log_prob = actor.sample(obs, generator)
@@ -123,27 +123,44 @@ def test_td3_updates_actor_and_targets_every_policy_delay_critic_steps():
     assert agent.update_steps == 6
 
 
-@pytest.mark.parametrize("n", [1, 2, 3])
-def test_batched_critics_give_the_plain_critics_values_and_gradients(n):
+# A small conv encoder on 6x7 uint8 frames (channels last, as gymnasium gives images).
+CONV = [{"layer_type": "conv2d", "layer_dim": [4], "kernel_size": 3, "stride": 1}, {"layer_type": "flatten", "activation": "none"}]
+
+
+@pytest.mark.parametrize("n, encoder", [(1, None), (2, None), (3, None), (2, CONV)])
+def test_batched_critics_give_the_plain_critics_values_and_gradients(n, encoder):
     torch.manual_seed(0)
-    plain = Critics(SACConfig(critic_layers=[{"layer_dim": [32], "activation": "tanh"}, {"layer_dim": [16]}]).critic_layers,
-                    3, 2, n)
+    config = SACConfig(critic_layers=[{"layer_dim": [32], "activation": "tanh"}, {"layer_dim": [16]}],
+                       encoder_layers=encoder or [])
+    if encoder:
+        obs = torch.randint(0, 256, (40, 6, 7, 1), dtype=torch.uint8)
+        plain = Critics(Encoder(config.encoder_layers, (6, 7, 1), np.uint8), config.critic_layers, 2, n)
+    else:
+        obs = torch.randn(40, 3)
+        plain = Critics(Encoder([], (3,)), config.critic_layers, 2, n)
     batched = BatchedCritics(plain)
-    obs, action = torch.randn(40, 3), torch.randn(40, 2, requires_grad=True)
+    action = torch.randn(40, 2, requires_grad=True)
     weights = torch.randn(n, 40)
     out_plain, out_batched = plain(obs, action), batched(obs, action)
     torch.testing.assert_close(out_batched, out_plain)
-    grads_plain = torch.autograd.grad((out_plain * weights).sum(), [action, *plain.parameters()])
-    grads_batched = torch.autograd.grad((out_batched * weights).sum(), [action, *batched.parameters()])
-    torch.testing.assert_close(grads_batched[0], grads_plain[0])
-    # Restack the plain critics' gradients in the batched layout.
-    per_critic = [grads_plain[1 + i * 6:1 + (i + 1) * 6] for i in range(n)]  # w, b for 3 linear layers
-    torch.testing.assert_close(grads_batched[1], torch.cat([g[0].T for g in per_critic], dim=1))
-    torch.testing.assert_close(grads_batched[2], torch.cat([g[1] for g in per_critic]))
-    hidden = len(batched.weights)  # parameters: w0, b0, then the stacked weights, then the stacked biases
+    grads_plain = dict(zip(["action", *dict(plain.named_parameters())], torch.autograd.grad(
+        (out_plain * weights).sum(), [action, *plain.parameters()])))
+    grads_batched = dict(zip(["action", *dict(batched.named_parameters())], torch.autograd.grad(
+        (out_batched * weights).sum(), [action, *batched.parameters()])))
+    # The encoder, which the heads share, is the same module under the same keys in both layouts.
+    shared = [name for name in grads_plain if not name.startswith("q.")]
+    assert len(shared) == (3 if encoder else 1)
+    for name in shared:
+        torch.testing.assert_close(grads_batched.pop(name), grads_plain.pop(name))
+    # Restack the plain critics' gradients in the batched layout: w0, b0, the stacked weights, the stacked biases.
+    per_critic = [list(grads_plain.values())[i * 6:(i + 1) * 6] for i in range(n)]  # w, b for 3 linear layers
+    grads_batched = list(grads_batched.values())
+    torch.testing.assert_close(grads_batched[0], torch.cat([g[0].T for g in per_critic], dim=1))
+    torch.testing.assert_close(grads_batched[1], torch.cat([g[1] for g in per_critic]))
+    hidden = len(batched.weights)
     for depth in range(1, hidden + 1):
-        torch.testing.assert_close(grads_batched[2 + depth], torch.stack([g[2 * depth].T for g in per_critic]))
-        torch.testing.assert_close(grads_batched[2 + hidden + depth],
+        torch.testing.assert_close(grads_batched[1 + depth], torch.stack([g[2 * depth].T for g in per_critic]))
+        torch.testing.assert_close(grads_batched[1 + hidden + depth],
                                    torch.stack([g[2 * depth + 1] for g in per_critic]).unsqueeze(1))
 
 

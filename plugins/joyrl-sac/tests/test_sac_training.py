@@ -113,7 +113,8 @@ def test_discrete_actions_are_a_one_line_error(cli, task_root):
     assert "Traceback" not in result.output
 
 
-@pytest.mark.parametrize("name", ["pendulum_sac.yaml", "pendulum_td3.yaml", "lunarlander_continuous_sac.yaml"])
+@pytest.mark.parametrize("name", ["pendulum_sac.yaml", "pendulum_td3.yaml", "lunarlander_continuous_sac.yaml",
+                                  "pixel_point_sac_cnn.yaml"])
 def test_examples_resolve(registry, name):
     cfg = joyrl_core.resolve_config(registry, REPO / "examples" / name, [])
     assert cfg.general.algo_name in ("SAC", "TD3")
