@@ -133,7 +133,7 @@ def main() -> None:
     print(f"b. time to solve JoyRL example/SB3 zoo (median of solved seeds): {solve:.2f} (target <= 0.5); "
           f"JoyRL solved {solved}/{n}")
 
-    pendulum_solved: int | str = "skipped"
+    pendulum = "skipped"
     if not args.skip_pendulum:
         pendulum_solved = 0
         print(f"c. Pendulum-v1 (eval mean >= {SOLVED['Pendulum-v1']:.0f} within {STEPS['Pendulum-v1']} env steps)")
@@ -146,8 +146,9 @@ def main() -> None:
             pendulum_solved += s_ours is not None
             best = max((mean for *_, mean in ours.evals), default=float("nan"))
             print(f"{seed:>4} | {cell(sb3.solved_at(SOLVED['Pendulum-v1'])):>26} | {cell(s_ours):>26} | {best:.1f}")
+        pendulum = f"{pendulum_solved}/{n}"
     print(f"summary: same_hparams_ratio={same:.2f} time_to_solve_ratio={solve:.2f} solved_seeds={solved}/{n} "
-          f"pendulum_solved_seeds={pendulum_solved}" + ("" if args.skip_pendulum else f"/{n}"))
+          f"pendulum_solved_seeds={pendulum}")
 
 
 if __name__ == "__main__":
