@@ -23,7 +23,8 @@ Measured 2026-12-05 02:24-02:30 UTC (2 cores shared with other engineers' jobs, 
 one torch thread each side; ``--skip-pendulum``, JoyRL with ``algo_cfg.fast_path: auto``):
 ``summary: same_hparams_ratio=0.36 time_to_solve_ratio=0.43 solved_seeds=3/3`` (SB3 zoo 70.4/47.9/47.3 s
 against JoyRL 23.0/17.3/22.7 s for 100k steps; solved at SB3 10k/15k/15k steps in 7.4/6.1/6.8 s, JoyRL's
-example 15k/20k/15k in 2.9/3.7/2.8 s).
+example 15k/20k/15k in 2.9/3.7/2.8 s). Rerun at 02:35 (load average 6-8): 0.42, 0.39, 3/3 (SB3 solved in
+4.5/4.9/2.0 s, JoyRL's example in 2.2/1.2/1.8 s: per seed the ratio swings with the load, 0.25-0.9).
 (a) per rollout (20 gradient steps of 256 rows) JoyRL's update takes ~11 ms of CPU (the plain autograd
 update, ``fast_path: "off"``: ~20 ms; SB3: ~34 ms), acting ~38 us against ~57 us per vectorized step
 (measured at lighter load). Of a 100k-step run the update is ~75% (per gradient step ~0.56 ms: matrix
