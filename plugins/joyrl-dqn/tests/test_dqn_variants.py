@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 import joyrl_core
-from joyrl_core import Batch, Buffer, ConfigError, EnvSpec, ReplayQueue, resolve_config, start_run
+from joyrl_core import Batch, Buffer, BufferCapabilities, ConfigError, EnvSpec, ReplayQueue, resolve_config, start_run
 from joyrl_dqn import DQNConfig
 from joyrl_core.testing import quick_overrides
 from joyrl_dqn.dqn import DQNAgent, DuelingHead
@@ -306,6 +306,8 @@ def test_resume_continues_the_cadence_without_a_burst(fast_path):
 
 class FixedBuffer(Buffer):
     """Hands out the same weighted batch and records priority updates, like a prioritized buffer."""
+
+    capabilities = BufferCapabilities(random_sampling=True, priorities=True)
 
     def __init__(self, batch: Batch):
         self.batch = batch
