@@ -181,27 +181,3 @@ def test_n_step_must_be_positive():
     with pytest.raises(ValueError, match="n_step"):
         buffer.sample(4, n_step=0)
 
-
-def test_dqn_declares_n_step_returns_as_a_buffer_need(tmp_path):
-    """DQN with ``n_step > 1`` asks its buffer for ``n_step`` through ``buffer_needs``; a buffer without it
-    is refused before the run, and with ``n_step: 1`` the same buffer is only asked for random sampling."""
-    import joyrl_core
-    from joyrl_core import BufferCapabilities, ConfigError
-
-    class _OneStepReplay:
-        @staticmethod
-        @joyrl_core.hookimpl
-        def register_buffers(register):
-            register("ONE_STEP_QUE", lambda *args: None, None, "test fixture",
-                     capabilities=BufferCapabilities(random_sampling=True))
-
-    registry = joyrl_core.load_registry(extra_plugins=[("one_step", _OneStepReplay)])
-    overrides = ["general_cfg.algo_name=DQN", "algo_cfg.buffer_type=ONE_STEP_QUE",
-                 f"general_cfg.task_dir={tmp_path / 'tasks'}"]
-    with pytest.raises(ConfigError) as info:
-        joyrl_core.resolve_config(registry, None, [*overrides, "algo_cfg.n_step=3"])
-    message = str(info.value)
-    assert "\n" not in message
-    assert "needs a buffer with n_step, but buffer 'ONE_STEP_QUE' (<local>) offers random_sampling" in message
-    assert "REPLAY_QUE" in message and "PER_QUE" in message
-    joyrl_core.resolve_config(registry, None, overrides)

@@ -356,12 +356,26 @@ def test_max_grad_norm_clips_the_gradient(fast_path):
     assert norms[0] == pytest.approx(0.01, rel=1e-4)  # unclipped it would be in the thousands
 
 
-def test_n_step_needs_a_buffer_that_builds_it(fast_path):
-    agent = hand_made(False, fast_path, n_step=3, batch_size=1)
-    batch = Batch(*(np.zeros((1, 2), dtype=np.float32) for _ in range(2)), np.zeros(1), np.zeros((1, 2)),
-                  np.zeros(1), np.zeros(1), np.zeros(1, dtype=np.int64), np.ones(1))
-    with pytest.raises(ValueError, match="n_step"):
-        agent.update(FixedBuffer(batch), 1)
+def test_n_step_needs_a_buffer_that_builds_it(tmp_path):
+    """DQN with ``n_step > 1`` asks its buffer for ``n_step`` through ``buffer_needs``; a buffer without it
+    is refused before the run, and with ``n_step: 1`` the same buffer is only asked for random sampling."""
+    class _OneStepReplay:
+        @staticmethod
+        @joyrl_core.hookimpl
+        def register_buffers(register):
+            register("ONE_STEP_QUE", lambda *args: None, None, "test fixture",
+                     capabilities=BufferCapabilities(random_sampling=True))
+
+    registry = joyrl_core.load_registry(extra_plugins=[("one_step", _OneStepReplay)])
+    overrides = ["general_cfg.algo_name=DQN", "algo_cfg.buffer_type=ONE_STEP_QUE",
+                 f"general_cfg.task_dir={tmp_path / 'tasks'}"]
+    with pytest.raises(ConfigError) as info:
+        joyrl_core.resolve_config(registry, None, [*overrides, "algo_cfg.n_step=3"])
+    message = str(info.value)
+    assert "\n" not in message
+    assert "needs a buffer with n_step, but buffer 'ONE_STEP_QUE' (<local>) offers random_sampling" in message
+    assert "REPLAY_QUE" in message and "PER_QUE" in message
+    joyrl_core.resolve_config(registry, None, overrides)
 
 
 def test_n_step_update_uses_the_batch_discounts(fast_path):
