@@ -289,3 +289,27 @@ def test_checkpoints_move_between_channels_last_and_plain_agents():
     back.load_state_dict(agents[0].state_dict())
     for got, want in zip(back.q_net.parameters(), agents[0].q_net.parameters()):
         assert torch.equal(got, want)
+
+
+def test_a_convolutional_networks_targets_are_computed_beside_its_online_pass(monkeypatch):
+    from joyrl_dqn import fast as fast_module
+
+    # train_freq 4, one gradient step a call (the RL-Zoo Atari cadence): one chunk of targets each time.
+    config = DQNConfig(value_layers=CONV_LAYERS, batch_size=16, lr=3e-3, train_freq=4, gradient_steps=1,
+                       target_update=2, loss="huber", max_grad_norm=1.0)
+    results = []
+    for spare in (True, False):
+        monkeypatch.setattr(fast_module, "_spare_core", lambda spare=spare: spare)
+        torch.manual_seed(0)
+        agent = FastDQNAgent(config, PIXELS, "cpu", 0)
+        submitted = []
+        if spare:
+            pool = agent._target_pool()
+            submit = pool.submit
+            monkeypatch.setattr(pool, "submit", lambda *args: submitted.append(args) or submit(*args))
+        results.append(train(agent, filled_pixels(), calls=5))
+        assert len(submitted) == (5 if spare else 0)
+    (threaded, threaded_metrics), (in_line, in_line_metrics) = results
+    for got, want in zip(threaded, in_line):
+        assert torch.equal(got, want)  # the same ops on the same tensors, on another thread
+    assert threaded_metrics == in_line_metrics
