@@ -46,12 +46,13 @@ other jobs, so every figure is inflated alike (thread CPU time still pays for a 
 
 SAC's <= 0.5 (issue 14 a) needs ours below its own GEMMs plus their working set's cache cost (0.65 of
 SB3 here): not reachable with the same arithmetic; what is left to take is the width-independent part
-(2.6 ms, a quarter of it Adam's Python). DQN's >= 1.5 env steps/s (issue 15 b) needs an env step under
+(2.6 ms: ~200 torch ops and their autograd nodes a step; the three Adam calls' Python is ~0.1 ms of it). DQN's >= 1.5 env steps/s (issue 15 b) needs an env step under
 8.74 / 1.5 = 5.83 ms while the gradient step alone is 22.69 / 4 = 5.67: reachable on one core only with
 env and acting at ~0.16 ms together (they take 0.79 here, and ale-py's own C++ preprocessing is 0.30 for
-the env alone). With a second core free, DQN's fast path computes the target network's pass (a fifth of
-the step) on a helper thread beside the online pass, which on an idle machine brings the wall-clock
-cost below that line; CPU seconds per env step stay as above.
+the env alone). With a second core free, DQN's fast path computes the target network's pass (~4.8 ms, a
+fifth of the step) on a helper thread beside the online pass: by estimate (22.69 - 4.8) / 4 + 0.79 =
+5.26 ms of wall clock per env step on an idle machine, under that line (not measured idle here); CPU
+seconds per env step stay as above.
 """
 
 from __future__ import annotations
