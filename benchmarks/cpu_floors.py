@@ -248,11 +248,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--algos", nargs="+", default=["sac", "dqn"], choices=["sac", "dqn"])
     parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--default-malloc", action="store_true",
+                        help="leave glibc's malloc as it is (a JoyRL run sets general_cfg.keep_freed_memory)")
     args = parser.parse_args()
     import torch
 
+    from joyrl_core.run.context import keep_freed_memory
+
     torch.set_num_threads(1)
-    print(f"torch {torch.__version__}, 1 thread; CPU time of this process, best of {args.rounds} rounds")
+    # Process-wide, so both sides get the same allocator.
+    kept = False if args.default_malloc else keep_freed_memory()
+    print(f"torch {torch.__version__}, 1 thread; CPU time of this process, best of {args.rounds} rounds; "
+          f"malloc keeps freed memory: {kept}")
     if "sac" in args.algos:
         part_sac(args.rounds)
     if "dqn" in args.algos:
