@@ -29,7 +29,7 @@ arithmetic is that cost with every non-convolution part of ours at zero. A gradi
 1.09 G multiply-adds (target and online forward passes 0.30 G each, backward 0.49 G without the input
 gradient of the first convolution).
 
-    python benchmarks/cpu_floors.py [--algos sac dqn] [--rounds 8]
+    python benchmarks/cpu_floors.py [--algos sac dqn] [--rounds 8] [--default-malloc]
 
 Measured 2026-12-05 on this project's 2-core AMD EPYC (Zen 5, AVX-512), load average 14-16 from
 other jobs, so every figure is inflated alike (thread CPU time still pays for a shared cache); ms:
@@ -43,16 +43,22 @@ other jobs, so every figure is inflated alike (thread CPU time still pays for a 
     dqn   train ours (fast path)  22.69 (96 GFLOP/s)   train ours (fast_path: off) 30.56   train SB3 30.63
           act ours 0.44   act SB3 0.63   env ours 0.35   env SB3 0.45   env ale-py AtariVectorEnv 0.30
           per env step: ours 6.47, SB3 8.74 -> 1.35; with ours' env and acting free: 1.54
+          (--default-malloc; load 16. With keep_freed_memory on both sides, at load 4-8: train ours 20.77
+          (105 GFLOP/s), fast_path: off 26.19, SB3 27.34; act 0.39 / 0.50; env 0.34 / 0.42 / 0.31;
+          per env step ours 5.92, SB3 7.75 -> 1.31; with ours' env and acting free: 1.49)
 
 SAC's <= 0.5 (issue 14 a) needs ours below its own GEMMs plus their working set's cache cost (0.65 of
 SB3 here): not reachable with the same arithmetic; what is left to take is the width-independent part
 (2.6 ms: ~200 torch ops and their autograd nodes a step; the three Adam calls' Python is ~0.1 ms of it). DQN's >= 1.5 env steps/s (issue 15 b) needs an env step under
-8.74 / 1.5 = 5.83 ms while the gradient step alone is 22.69 / 4 = 5.67: reachable on one core only with
-env and acting at ~0.16 ms together (they take 0.79 here, and ale-py's own C++ preprocessing is 0.30 for
+8.74 / 1.5 = 5.83 ms while the gradient step alone is 22.69 / 4 = 5.67 (7.75 / 1.5 = 5.17 against
+20.77 / 4 = 5.19 with the allocator kept on both sides): reachable on one core only with env and acting
+at ~0.16 ms together or less (they take 0.73-0.79 here, and ale-py's own C++ preprocessing is 0.30 for
 the env alone). With a second core free, DQN's fast path computes the target network's pass (~4.8 ms, a
 fifth of the step) on a helper thread beside the online pass: by estimate (22.69 - 4.8) / 4 + 0.79 =
 5.26 ms of wall clock per env step on an idle machine, under that line (not measured idle here); CPU
-seconds per env step stay as above.
+seconds per env step stay as above. ``general_cfg.keep_freed_memory`` takes ~10% off a gradient step
+(page faults of freed megabyte tensors) for whichever side runs in a process that has it: a JoyRL run
+sets it, and SB3 runs after it in ``atari_vs_sb3.py``'s process have it too.
 """
 
 from __future__ import annotations
