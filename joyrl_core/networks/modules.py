@@ -45,8 +45,8 @@ def use_channels_last(module: nn.Module) -> bool:
     Speed only: the values are the channels-first network's up to float rounding (oneDNN sums a
     convolution in another order; ~1e-7 relative), state-dict keys and shapes are unchanged, and
     ``load_state_dict`` copies into the parameters whatever layout the saved tensors have. On CPUs with
-    AVX-512 a Nature-CNN DQN gradient step at batch 32 took ~16% less time (benchmarks/atari_vs_sb3.py's
-    docstring has the measurement).
+    AVX-512 a Nature-CNN DQN gradient step at batch 32 took ~16% less time (``benchmarks/cpu_floors.py``
+    measures it).
     """
     if not any(isinstance(sub, nn.Conv2d) for sub in module.modules()):
         return False

@@ -78,7 +78,8 @@ def keep_freed_memory() -> bool:
         mallopt = None
     if mallopt is None or "glibc" not in " ".join(platform.libc_ver()):
         return False
-    return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)) and bool(mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD_BYTES))
+    return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)) and bool(
+        mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD_BYTES))
 
 
 def seed_everything(seed: int) -> None:
