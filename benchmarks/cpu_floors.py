@@ -31,8 +31,20 @@ gradient of the first convolution).
 
     python benchmarks/cpu_floors.py [--algos sac dqn] [--rounds 8] [--default-malloc]
 
-Measured 2026-12-05 on this project's 2-core AMD EPYC (Zen 5, AVX-512), load average 14-16 from
-other jobs, so every figure is inflated alike (thread CPU time still pays for a shared cache); ms:
+Measured 2026-12-05 on this project's 2-core AMD EPYC (Zen 5, AVX-512), ms. At load average 1.6 (the
+machine nearly to itself), both sides with keep_freed_memory:
+
+    sac   GEMM 256^3 0.301
+          ours  total  9.01 = GEMMs 16 x 0.301 = 4.82 + width-independent 1.38 + the rest 2.81
+          SB3   total 10.38 = GEMMs 18 x 0.301 = 5.43 + width-independent 2.13 + the rest 2.82
+          ours/SB3 0.87; GEMMs alone 4.82 / 10.38 = 0.46; GEMMs and the rest 7.63 / 10.38 = 0.73
+
+    dqn   train ours (fast path) 20.04 (109 GFLOP/s)   train ours (fast_path: off) 25.92   train SB3 26.12
+          act ours 0.33   act SB3 0.42   env ours 0.33   env SB3 0.40   env ale-py AtariVectorEnv 0.29
+          per env step: ours 5.67, SB3 7.36 -> 1.30; with ours' env and acting free: 1.47
+
+At load average 14-16 from other jobs (every figure inflated alike; thread CPU time still pays for a
+shared cache):
 
     sac   GEMM 256^3 0.317
           ours  total 11.74 = GEMMs 16 x 0.317 = 5.06 + width-independent 2.60 + the rest 4.08
@@ -47,9 +59,9 @@ other jobs, so every figure is inflated alike (thread CPU time still pays for a 
           (105 GFLOP/s), fast_path: off 26.19, SB3 27.34; act 0.39 / 0.50; env 0.34 / 0.42 / 0.31;
           per env step ours 5.92, SB3 7.75 -> 1.31; with ours' env and acting free: 1.49)
 
-SAC's <= 0.5 (issue 14 a) needs ours below its own GEMMs plus their working set's cache cost (0.65 of
-SB3 here): not reachable with the same arithmetic; what is left to take is the width-independent part
-(2.6 ms: ~200 torch ops and their autograd nodes a step; the three Adam calls' Python is ~0.1 ms of it). DQN's >= 1.5 env steps/s (issue 15 b) needs an env step under
+SAC's <= 0.5 (issue 14 a) needs ours below its own GEMMs plus their working set's cache cost (0.65-0.73
+of SB3's step; the GEMMs alone are 0.36-0.46 of it): not reachable with the same arithmetic; what is left to take is the width-independent part
+(1.4-2.6 ms: ~200 torch ops and their autograd nodes a step; the three Adam calls' Python is ~0.1 ms of it). DQN's >= 1.5 env steps/s (issue 15 b) needs an env step under
 8.74 / 1.5 = 5.83 ms while the gradient step alone is 22.69 / 4 = 5.67 (7.75 / 1.5 = 5.17 against
 20.77 / 4 = 5.19 with the allocator kept on both sides): reachable on one core only with env and acting
 at ~0.16 ms together or less (they take 0.73-0.79 here, and ale-py's own C++ preprocessing is 0.30 for
