@@ -62,6 +62,7 @@ from joyrl_core.networks.layers import (
     layers_field,
     parse_layers,
 )
+from joyrl_core.networks.modules import use_channels_last
 from joyrl_core.networks.weights import load_module_weights, module_weights
 from joyrl_core.outputs.checkpoint import Counters, load_checkpoint, save_checkpoint
 from joyrl_core.outputs.loggers import read_results_csv
@@ -100,6 +101,7 @@ __all__ = [
     "layers_field",
     "parse_layers",
     "obs_tensor",
+    "use_channels_last",
     "ExplicitMLP",
     "Agent",
     "Backend",

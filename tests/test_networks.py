@@ -7,7 +7,15 @@ import pytest
 import torch
 from torch import nn
 
-from joyrl_core import LayerConfig, build_layers, init_weights, layer_list, obs_tensor, parse_layers
+from joyrl_core import (
+    LayerConfig,
+    build_layers,
+    init_weights,
+    layer_list,
+    obs_tensor,
+    parse_layers,
+    use_channels_last,
+)
 
 from conftest import REPO_ROOT
 
@@ -133,6 +141,38 @@ def test_channels_last_frames_are_put_channels_first_and_2d_frames_get_a_channel
     # A float MLP gets no input module: its state-dict keys are those of every MLP checkpoint.
     mlp, _ = _net(layer_list(8), (4,), np.float32)
     assert list(mlp.state_dict()) == ["0.weight", "0.bias"]
+
+
+@pytest.mark.parametrize("obs_shape, dtype", [((4, 84, 84), np.uint8), ((10, 10, 3), bool), ((10, 5), bool)])
+def test_channels_last_networks_give_the_channels_first_values_and_keep_their_keys(obs_shape, dtype):
+    torch.manual_seed(0)
+    layers = [{"layer_type": "nature_cnn"}] if obs_shape[-1] == 84 else \
+        [{"layer_type": "conv2d", "layer_dim": [8]}, {"layer_type": "conv2d", "layer_dim": [8], "stride": 2}]
+    layers = layers + [{"layer_type": "linear", "layer_dim": [16]}]
+    first, _ = _net(layers, obs_shape, dtype)
+    nhwc, _ = _net(layers, obs_shape, dtype)
+    nhwc.load_state_dict(first.state_dict())
+    assert use_channels_last(nhwc)
+    assert list(nhwc.state_dict()) == list(first.state_dict())
+    conv = [m for m in nhwc if isinstance(m, nn.Conv2d)][-1]  # (a 1-channel input's is both layouts at once)
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last) and not conv.weight.is_contiguous()
+    frames = np.random.default_rng(0).integers(0, 256 if dtype == np.uint8 else 2, size=(6, *obs_shape)).astype(dtype)
+    x = obs_tensor(frames)
+    assert nhwc[0](x).is_contiguous(memory_format=torch.channels_last)  # the input module hands NHWC on
+    torch.testing.assert_close(nhwc(x), first(x), rtol=1e-5, atol=1e-6)
+    # Gradients agree too, and state dicts load either way.
+    grads = [torch.autograd.grad(net(x).square().sum(), list(net.parameters())) for net in (first, nhwc)]
+    for want, got in zip(*grads):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
+    first.load_state_dict(nhwc.state_dict())
+    torch.testing.assert_close(first(x), nhwc(x), rtol=1e-5, atol=1e-6)
+
+
+def test_channels_last_leaves_networks_without_convolutions_alone():
+    mlp, _ = _net(layer_list(8), (4,), np.float32)
+    weight = mlp[0].weight
+    assert not use_channels_last(mlp)
+    assert mlp[0].weight is weight and weight.is_contiguous()
 
 
 def test_layer_lists_that_do_not_fit_an_image_name_the_layer_and_both_shapes():

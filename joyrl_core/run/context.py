@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import logging.handlers
+import platform
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,33 @@ def set_torch_threads(n: int) -> None:
         import torch
 
         torch.set_num_threads(n)
+
+
+# glibc's mallopt parameters (malloc.h) and the values keep_freed_memory sets.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_MMAP_THRESHOLD_BYTES = 32 * 2**20  # glibc's largest; bigger blocks are still mapped and unmapped
+_TRIM_THRESHOLD_BYTES = 256 * 2**20
+
+
+def keep_freed_memory() -> bool:
+    """Have glibc's malloc keep freed memory for reuse: blocks up to 32 MiB come from the heap, and the
+    heap is given back to the system only past 256 MiB free at its top. By default glibc maps blocks over
+    a moving threshold and trims the heap past twice that, so a CPU gradient step that makes and frees
+    tensors of megabytes (a Nature-CNN DQN step at batch 32: ~1,000 page faults, each page zeroed by the
+    kernel) pays for fresh pages every step; with this, ~50 and ~10% less time. Process-wide, like
+    torch's thread count; ``False`` where the C library is not glibc (nothing changed)."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        mallopt = ctypes.CDLL(name).mallopt if name else None
+    except (OSError, AttributeError):  # no C library to load, or not glibc's
+        mallopt = None
+    if mallopt is None or "glibc" not in " ".join(platform.libc_ver()):
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)) and bool(
+        mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD_BYTES))
 
 
 def seed_everything(seed: int) -> None:

@@ -31,6 +31,7 @@ from joyrl_core.run.verdict import judge, reward_threshold, verdict_line
 from joyrl_core.run.context import (
     RunContext,
     env_id_of,
+    keep_freed_memory,
     load_run_checkpoint,
     resolve_device,
     seed_everything,
@@ -222,6 +223,8 @@ def start_run(
     device = resolve_device(general.device)
     seed_everything(general.seed)
     set_torch_threads(general.torch_threads)
+    if general.keep_freed_memory:
+        keep_freed_memory()
 
     env_component = registry.get("env", general.env_name)
     # Built once: read for the spaces here, then handed to the run as its first env (RunContext.make_env).

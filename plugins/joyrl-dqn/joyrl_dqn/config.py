@@ -43,7 +43,8 @@ class DQNConfig:
     loss: Literal["mse", "huber"] = option("mse", "TD loss: mse, or huber (smooth L1, delta 1)")
     max_grad_norm: float | None = option(None, "clip the gradient's global L2 norm to this; null = no clipping", minimum=0.0)
     fast_path: Literal["auto", "off"] = option(
-        "auto", "auto: the speed paths of joyrl_dqn/fast.py (same numbers, fewer torch ops; CPU parts on CPU); "
+        "auto", "auto: the speed paths of joyrl_dqn/fast.py (same numbers, fewer torch ops; CPU parts on CPU; "
+        "channels-last convolutions, equal to float rounding); "
         "off: the plain autograd DQN of joyrl_dqn/dqn.py")
 
     def __post_init__(self) -> None:

@@ -228,7 +228,11 @@ class DQNAgent(Agent):
     def backward(self, obs: torch.Tensor, actions: torch.Tensor, target: torch.Tensor,
                  weights: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """The loss's gradients into the online network's ``.grad``; returns ``Q(s, a)`` and the loss."""
-        q = self.q_values(obs).gather(1, actions).squeeze(1)
+        return self.backward_q(self.q_values(obs).gather(1, actions).squeeze(1), target, weights)
+
+    def backward_q(self, q: torch.Tensor, target: torch.Tensor,
+                   weights: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`backward` from ``q = Q(s, a)`` (the online network's output, with its graph)."""
         loss = self.loss(q, target, weights)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

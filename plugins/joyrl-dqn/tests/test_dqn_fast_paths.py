@@ -4,6 +4,7 @@ sampled in one call, targets on a helper thread, numpy acting."""
 
 from __future__ import annotations
 
+import copy
 import numpy as np
 import pytest
 import torch
@@ -233,3 +234,82 @@ def test_targets_in_several_chunks_are_those_of_their_own_rows():
         agents.append(agent)
     for got, want in zip(agents[0].q_net.parameters(), agents[1].q_net.parameters()):
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+PIXELS = EnvSpec("pixels", (4, 12, 12), np.dtype(np.uint8), "discrete", n_actions=3)
+CONV_LAYERS = [LayerConfig(layer_type="conv2d", layer_dim=[8], kernel_size=3, stride=2),
+               LayerConfig(layer_type="conv2d", layer_dim=[8], kernel_size=3), LayerConfig(layer_dim=[16])]
+
+
+def filled_pixels(rows: int = 200, seed: int = 0) -> ReplayQueue:
+    buffer = ReplayQueue(500, PIXELS, seed=seed)
+    rng = np.random.default_rng(seed)
+    frames = rng.integers(0, 256, size=(rows + 1, 4, 12, 12), dtype=np.uint8)
+    for i in range(rows):
+        buffer.push(frames[i], rng.integers(3), rng.standard_normal(), frames[i + 1], i % 29 == 28)
+    return buffer
+
+
+def test_convolutional_networks_are_channels_last_on_cpu_and_learn_as_the_plain_agent():
+    config = DQNConfig(value_layers=CONV_LAYERS, batch_size=16, lr=3e-3, train_freq=4, gradient_steps=3,
+                       target_update=4, loss="huber", max_grad_norm=1.0)
+    results = []
+    for agent_class in (FastDQNAgent, DQNAgent):
+        torch.manual_seed(0)
+        agent = agent_class(config, PIXELS, "cpu", 0)
+        results.append((agent, *train(agent, filled_pixels())))
+    (fast, params, metrics), (plain, reference, reference_metrics) = results
+    fast_conv = [m for m in fast.q_net if isinstance(m, nn.Conv2d)][-1]
+    plain_conv = [m for m in plain.q_net if isinstance(m, nn.Conv2d)][-1]
+    assert fast_conv.weight.is_contiguous(memory_format=torch.channels_last) and not fast_conv.weight.is_contiguous()
+    assert plain_conv.weight.is_contiguous()
+    # Convolutions summed in another order: equal to float rounding, over 18 Adam steps.
+    for got, want in zip(params, reference):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+    assert metrics == pytest.approx(reference_metrics, rel=1e-4)
+    assert fast.predict_action(filled_pixels().sample(8).obs).tolist() == \
+        plain.predict_action(filled_pixels().sample(8).obs).tolist()
+
+
+def test_checkpoints_move_between_channels_last_and_plain_agents():
+    config = DQNConfig(value_layers=CONV_LAYERS, batch_size=16, lr=3e-3, train_freq=1, gradient_steps=2,
+                       target_update=3)
+    torch.manual_seed(0)
+    source = DQNAgent(config, PIXELS, "cpu", 0)
+    train(source, filled_pixels(), calls=3)  # Adam's moments exist
+    agents = [FastDQNAgent(config, PIXELS, "cpu", 1), DQNAgent(config, PIXELS, "cpu", 1)]
+    for agent in agents:
+        # A copy each, as from a checkpoint file (Adam's load_state_dict keeps the tensors it is given).
+        agent.load_state_dict(copy.deepcopy(source.state_dict()))
+    (fast_params, _), (plain_params, _) = (train(agent, filled_pixels(seed=1), calls=5) for agent in agents)
+    for got, want in zip(fast_params, plain_params):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+    # And back: the channels-last agent's checkpoint is an ordinary one.
+    back = DQNAgent(config, PIXELS, "cpu", 2)
+    back.load_state_dict(agents[0].state_dict())
+    for got, want in zip(back.q_net.parameters(), agents[0].q_net.parameters()):
+        assert torch.equal(got, want)
+
+
+def test_a_convolutional_networks_targets_are_computed_beside_its_online_pass(monkeypatch):
+    from joyrl_dqn import fast as fast_module
+
+    # train_freq 4, one gradient step a call (the RL-Zoo Atari cadence): one chunk of targets each time.
+    config = DQNConfig(value_layers=CONV_LAYERS, batch_size=16, lr=3e-3, train_freq=4, gradient_steps=1,
+                       target_update=2, loss="huber", max_grad_norm=1.0)
+    results = []
+    for spare in (True, False):
+        monkeypatch.setattr(fast_module, "_spare_core", lambda spare=spare: spare)
+        torch.manual_seed(0)
+        agent = FastDQNAgent(config, PIXELS, "cpu", 0)
+        submitted = []
+        if spare:
+            pool = agent._target_pool()
+            submit = pool.submit
+            monkeypatch.setattr(pool, "submit", lambda *args: submitted.append(args) or submit(*args))
+        results.append(train(agent, filled_pixels(), calls=5))
+        assert len(submitted) == (5 if spare else 0)
+    (threaded, threaded_metrics), (in_line, in_line_metrics) = results
+    for got, want in zip(threaded, in_line):
+        assert torch.equal(got, want)  # the same ops on the same tensors, on another thread
+    assert threaded_metrics == in_line_metrics

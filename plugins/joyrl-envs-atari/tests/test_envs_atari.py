@@ -92,6 +92,19 @@ def test_same_seed_same_frames(registry):
     assert any(not np.array_equal(first_frames(env, 5), first_frames(env, seed)) for seed in range(6, 10))
 
 
+def test_the_grayscale_game_env_gives_the_frames_of_the_rgb_one():
+    """The game env makes grayscale frames for AtariPreprocessing, which reads the emulator's screen itself:
+    the learner sees what it sees on top of the RGB game env (gymnasium's default)."""
+    import gymnasium as gym
+    from gymnasium.wrappers import AtariPreprocessing
+
+    ours = make(joyrl_core.load_registry(), id="BreakoutNoFrameskip-v4", frame_stack=1, fire_reset=False)
+    assert ours.unwrapped._obs_type == "grayscale"
+    rgb = AtariPreprocessing(gym.make("BreakoutNoFrameskip-v4", frameskip=1))
+    assert rgb.unwrapped._obs_type == "rgb"
+    assert np.array_equal(first_frames(ours, 4, n=300), first_frames(rgb, 4, n=300))
+
+
 def test_episodic_life_ends_the_learners_episode_and_the_game_goes_on(registry):
     env = make(registry, id="BreakoutNoFrameskip-v4", episodic_life=True)
     _, _, info = play(env, seed=1)
