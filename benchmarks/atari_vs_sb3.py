@@ -23,6 +23,12 @@ c. Catch: ``examples/catch_dqn_cnn.yaml`` on seeds 1-3; a seed counts when an ev
 
 The last line is machine-readable: ``summary: replay_bytes_ratio=X steps_per_s_ratio=Y catch_solved_seeds=N/3``
 (``nan`` / ``-`` for a part that was skipped).
+
+Part b measured 2026-12-05 on the 2-core machine with nothing else running (``--parts b --threads 1``, main
+057fd5a): steps_per_s_ratio 1.502 (JoyRL 171.9, SB3 114.5 env steps/s) and 1.412 (170.5 / 120.7) in two runs.
+JoyRL's figure uses the second core for the target network's pass (DQN's fast path); on one core the
+ratio is bounded by 1.47 (``benchmarks/cpu_floors.py``). At load 1-3 from other jobs: 1.242; the sides run
+one after the other, so the ratio swings with the load.
 """
 
 from __future__ import annotations
