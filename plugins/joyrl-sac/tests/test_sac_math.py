@@ -3,7 +3,6 @@ TD3's target smoothing and delay, the batched critics, exact resume, and the act
 
 from __future__ import annotations
 
-import copy
 import math
 
 import numpy as np
@@ -17,6 +16,8 @@ from joyrl_sac.fused import BatchedCritics
 from joyrl_sac.networks import ActionScale, Critics, Encoder, SquashedGaussianActor
 from joyrl_sac.sac import SACAgent
 from joyrl_sac.td3 import DDPGAgent, TD3Agent
+
+from sac_helpers import plain_and_switched, resume_and_compare
 
 LOW = np.array([-2.0, 0.0], dtype=np.float32)
 HIGH = np.array([2.0, 1.0], dtype=np.float32)
@@ -167,14 +168,7 @@ def test_batched_critics_give_the_plain_critics_values_and_gradients(n, encoder)
 @pytest.mark.parametrize("config, make", [(SACConfig, SACAgent), (TD3Config, TD3Agent)])
 def test_the_speed_switches_learn_what_the_plain_version_learns(config, make):
     """Batched critics and fused Adam change how the step is computed, not the step."""
-    agents = []
-    for fast in (False, True):
-        torch.manual_seed(3)
-        agents.append(make(config(**SMALL, batched_critics=fast, fused_adam=fast), SPEC, "cpu", 5))
-    for agent in agents:
-        buffer = filled_buffer()
-        for step in range(1, 6):
-            agent.update(buffer, step)
+    agents = plain_and_switched(config, make, SMALL, SPEC, filled_buffer)
     for a, b in zip(agents[0].actor.parameters(), agents[1].actor.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
     obs, action = torch.randn(20, 3), torch.rand(20, 2) * 2 - 1
@@ -186,23 +180,8 @@ def test_resume_gives_the_identical_next_update(config, make, tmp_path):
     kwargs = dict(SMALL, gradient_steps=2)
     if config is not SACConfig:
         kwargs["exploration_noise"] = "ou"
-    agent = make(config(**kwargs), SPEC, "cpu", 7)
-    buffer = filled_buffer()
-    obs = np.zeros((2, 3), dtype=np.float32)
-    for step in range(1, 4):
-        agent.sample_action(obs, step)
-        agent.update(buffer, step)
-    path = tmp_path / "agent.pt"
-    torch.save(agent.state_dict(), path)
-    resumed = make(config(**kwargs), SPEC, "cpu", 99)
-    resumed.load_state_dict(torch.load(path, weights_only=True))
-    twin_buffer = copy.deepcopy(buffer)
-    metrics = agent.update(buffer, 4), resumed.update(twin_buffer, 4)
-    assert metrics[0] == metrics[1]
-    np.testing.assert_array_equal(agent.sample_action(obs, 5), resumed.sample_action(obs, 5))
-    for name, net in agent.networks.items():
-        for a, b in zip(net.state_dict().values(), resumed.networks[name].state_dict().values()):
-            assert torch.equal(a, b), name
+    agent, resumed = resume_and_compare(config, make, kwargs, SPEC, filled_buffer(),
+                                        np.zeros((2, 3), dtype=np.float32), tmp_path)
     assert resumed.update_steps == agent.update_steps == 8
 
 

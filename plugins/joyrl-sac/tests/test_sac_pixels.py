@@ -5,7 +5,6 @@ and a short run learns the task."""
 
 from __future__ import annotations
 
-import copy
 import time
 from pathlib import Path
 
@@ -22,6 +21,8 @@ from joyrl_sac.networks import Encoder
 from joyrl_sac.off_policy import OffPolicyAgent
 from joyrl_sac.sac import SACAgent
 from joyrl_sac.td3 import DDPGAgent, TD3Agent
+
+from sac_helpers import plain_and_switched, resume_and_compare
 
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLE = REPO / "examples" / "pixel_point_sac_cnn.yaml"
@@ -114,14 +115,7 @@ def test_each_encoder_learns_from_its_own_loss_only(config, make, batched):
 @pytest.mark.parametrize("config, make", AGENTS[:2])
 def test_the_speed_switches_learn_what_the_plain_version_learns_from_pixels(config, make):
     """Batched critics take the critics' encoder over as it is: the same steps as the plain critics."""
-    agents = []
-    for fast in (False, True):
-        torch.manual_seed(3)
-        agents.append(make(config(**SMALL, batched_critics=fast, fused_adam=fast), SPEC, "cpu", 5))
-    for agent in agents:
-        buffer = pixel_buffer()
-        for step in range(1, 6):
-            agent.update(buffer, step)
+    agents = plain_and_switched(config, make, SMALL, SPEC, pixel_buffer)
     for name in ("actor", "critics"):
         plain, fast = agents[0].networks[name].encoder, agents[1].networks[name].encoder
         for a, b in zip(plain.parameters(), fast.parameters()):
@@ -135,24 +129,9 @@ def test_the_speed_switches_learn_what_the_plain_version_learns_from_pixels(conf
 @pytest.mark.parametrize("config, make", AGENTS)
 def test_resume_with_encoders_gives_the_identical_next_update(config, make, batched, tmp_path):
     kwargs = dict(SMALL, gradient_steps=2, batched_critics=batched)
-    agent = make(config(**kwargs), SPEC, "cpu", 7)
-    buffer = pixel_buffer()
     obs = np.random.default_rng(1).integers(0, 256, size=(2, *FRAME), dtype=np.uint8)
-    for step in range(1, 4):
-        agent.sample_action(obs, step)
-        agent.update(buffer, step)
-    path = tmp_path / "agent.pt"
-    torch.save(agent.state_dict(), path)
+    agent, _ = resume_and_compare(config, make, kwargs, SPEC, pixel_buffer(), obs, tmp_path)
     assert any(key.startswith("encoder.") for key in agent.state_dict()["networks"]["critics"])
-    resumed = make(config(**kwargs), SPEC, "cpu", 99)
-    resumed.load_state_dict(torch.load(path, weights_only=True))
-    twin_buffer = copy.deepcopy(buffer)
-    metrics = agent.update(buffer, 4), resumed.update(twin_buffer, 4)
-    assert metrics[0] == metrics[1]
-    np.testing.assert_array_equal(agent.sample_action(obs, 5), resumed.sample_action(obs, 5))
-    for name, net in agent.networks.items():
-        for a, b in zip(net.state_dict().values(), resumed.networks[name].state_dict().values()):
-            assert torch.equal(a, b), name
 
 
 def test_an_encoder_that_does_not_fit_the_image_is_a_one_line_config_error():
