@@ -87,13 +87,21 @@ class TransitionLog:
             self._write_extras(rows, extras, one_row=False)
         self._n += n
 
+    def _views(self) -> dict[str, Any]:
+        """The transitions pushed since the last :meth:`clear` as views of the log's arrays, by name, and
+        their extras under ``"extras"``: valid until the next push."""
+        views: dict[str, Any] = {name: column[: self._n] for name, column in zip(self.FIELDS, self._columns)}
+        views["extras"] = {name: column[: self._n] for name, column in self._extras.items()}
+        return views
+
     def arrays(self) -> dict[str, Any]:
         """Copies of the transitions pushed since the last :meth:`clear`, by name (:attr:`FIELDS`), and
         under ``"extras"`` the per-step arrays by name; empty dict when there are none."""
         if self._columns is None or self._n == 0:
             return {}
-        arrays: dict[str, Any] = {name: column[: self._n].copy() for name, column in zip(self.FIELDS, self._columns)}
-        arrays["extras"] = {name: column[: self._n].copy() for name, column in self._extras.items()}
+        views = self._views()
+        arrays: dict[str, Any] = {name: view.copy() for name, view in views.items() if name != "extras"}
+        arrays["extras"] = {name: view.copy() for name, view in views["extras"].items()}
         return arrays
 
     def packed(self, streams: int) -> PackedTransitions:
@@ -101,9 +109,7 @@ class TransitionLog:
         (:func:`joyrl_core.pack_transitions`; ``streams``: the env streams interleaved row by row)."""
         if self._columns is None:
             return pack_transitions({"obs": np.zeros((0,)), "next_obs": np.zeros((0,))}, streams)
-        arrays: dict[str, Any] = {name: column[: self._n] for name, column in zip(self.FIELDS, self._columns)}
-        arrays["extras"] = {name: column[: self._n] for name, column in self._extras.items()}
-        return pack_transitions(arrays, streams)
+        return pack_transitions(self._views(), streams)
 
     def clear(self) -> None:
         """Forget the transitions; the arrays are kept for the next ones."""
