@@ -63,7 +63,8 @@ class ActionScale:
 class Encoder(nn.Sequential):
     """Observations to ``features`` numbers: the core's input module where the observations are compact
     or channels-last (``uint8`` scaled to [0, 1], ``HWC -> CHW``; :mod:`joyrl_core.networks.inputs`), then
-    ``layers`` (``algo_cfg.encoder_layers``: convolutions, presets, linear layers), flattened. With no
+    ``layers`` (``algo_cfg.encoder_layers``: convolutions, presets, linear layers), flattened.
+    ``obs_shape`` is the agent's (a ``Discrete`` observation already made ``(1,)``). With no
     layers it is the flattened observation and has no parameters (so an MLP's checkpoint keys do not
     change). A layer list that does not fit the observation shape is a ``ValueError`` naming the layer
     and the shapes."""
@@ -72,7 +73,7 @@ class Encoder(nn.Sequential):
         # A flatten alone is the "no encoder" case: build_layers still puts the input module in front.
         stack = list(layers) or [LayerConfig(layer_type="flatten", activation="none")]
         try:
-            modules, shape = build_layers(stack, tuple(obs_shape) or (1,), obs_dtype=obs_dtype)
+            modules, shape = build_layers(stack, tuple(obs_shape), obs_dtype=obs_dtype)
         except ValueError as exc:
             raise ValueError(f"algo_cfg.encoder_layers: {exc}") from None
         if len(shape) != 1:
